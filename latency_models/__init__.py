@@ -1,0 +1,1 @@
+"""Latency: TFLite emission, measurement, latency tables, importers and learned predictors."""

@@ -1,0 +1,1 @@
+"""Supernet training, accuracy estimation, evolutionary search, export and the command lines."""

@@ -1,0 +1,410 @@
+"""ArchSpec: the one intermediate representation of a network.
+
+Every part of the framework speaks ArchSpec: search spaces produce it; the latency tables,
+the supernet, the exporter and the zoo consume it. An ArchSpec is an explicit, ordered list
+of layers (stem, body, head) plus a classifier and the input resolution. Values are frozen
+dataclasses; a spec that exists has passed validation, so consumers never re-check it.
+
+Tensor layout is NHWC. Spatial sizes use SAME padding: out = ceil(in / stride), which equals
+PyTorch's `padding = kernel // 2` for the odd kernels allowed here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+ACTIVATIONS = ("none", "relu", "relu6", "hswish", "swish")
+SE_GATES = ("hsigmoid", "sigmoid")
+POOL_KINDS = ("avg", "max")
+
+
+class SpecError(ValueError):
+    """An invalid architecture: the message names the offending field (and layer)."""
+
+
+def _check_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{owner}.{name}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise SpecError(f"{owner}.{name}: must be >= {minimum}, got {value}")
+
+
+def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise SpecError(f"{owner}.{name}: unknown value {value!r} (allowed: {', '.join(map(str, allowed))})")
+
+
+def _check_bool(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{owner}.{name}: expected true or false, got {value!r}")
+
+
+def _check_kernel_stride(owner: str, kernel: Any, stride: Any) -> None:
+    _check_int(owner, "kernel", kernel)
+    if kernel % 2 == 0:
+        raise SpecError(f"{owner}.kernel: must be odd (SAME padding), got {kernel}")
+    _check_int(owner, "stride", stride)
+    if stride not in (1, 2):
+        raise SpecError(f"{owner}.stride: must be 1 or 2, got {stride}")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """Plain convolution, optionally grouped, followed by batch norm and an activation."""
+
+    op: ClassVar[str] = "conv"
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int = 1
+    groups: int = 1
+    activation: str = "relu"
+    batch_norm: bool = True
+    bias: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+        _check_int(self.op, "groups", self.groups)
+        if self.in_ch % self.groups or self.out_ch % self.groups:
+            raise SpecError(
+                f"{self.op}.groups: {self.groups} does not divide in_ch {self.in_ch} and out_ch {self.out_ch}"
+            )
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+        _check_bool(self.op, "batch_norm", self.batch_norm)
+        _check_bool(self.op, "bias", self.bias)
+
+
+@dataclass(frozen=True)
+class DWSeparable:
+    """MobileNetV1 block: depthwise conv + BN + act, then pointwise conv + BN + act."""
+
+    op: ClassVar[str] = "dwsep"
+    in_ch: int
+    out_ch: int
+    kernel: int = 3
+    stride: int = 1
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class MBConv:
+    """Inverted residual block (MobileNetV2/V3, MnasNet, ProxylessNAS, FBNet, EfficientNet).
+
+    expand 1x1 (absent when expansion == 1) -> depthwise kxk -> optional squeeze-excite ->
+    linear project 1x1; identity shortcut when stride == 1 and in_ch == out_ch.
+    `mid_ch` is explicit because published networks round it differently (MobileNetV3 uses
+    72 = 24 * 3 but 184 = 80 * 2.3); `expansion` is the nominal ratio a search space chose and
+    latency tables key on. `se_ch` is the squeeze width (0: no SE), again explicit because
+    MobileNetV3 derives it from mid_ch and MnasNet/EfficientNet from in_ch. `groups` groups
+    both 1x1 convs (FBNet's g2 ops). `expand_conv` defaults to "expansion != 1"; FBNet's e1
+    blocks keep a 1x1 conv at expansion 1, so it can be set explicitly.
+    """
+
+    op: ClassVar[str] = "mbconv"
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int
+    expansion: float
+    mid_ch: int
+    se_ch: int = 0
+    activation: str = "relu6"
+    se_gate: str = "hsigmoid"
+    groups: int = 1
+    expand_conv: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+        if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)):
+            raise SpecError(f"{self.op}.expansion: expected a number, got {self.expansion!r}")
+        if not math.isfinite(self.expansion) or self.expansion < 1:
+            raise SpecError(f"{self.op}.expansion: must be >= 1, got {self.expansion}")
+        # A float field must stay a float so JSON round-trips compare equal.
+        object.__setattr__(self, "expansion", float(self.expansion))
+        _check_int(self.op, "mid_ch", self.mid_ch)
+        if self.expand_conv is None:
+            object.__setattr__(self, "expand_conv", self.expansion != 1)
+        _check_bool(self.op, "expand_conv", self.expand_conv)
+        if not self.expand_conv and self.expansion != 1:
+            raise SpecError(f"{self.op}.expand_conv: must be true when expansion is {self.expansion}")
+        if self.expansion == 1 and self.mid_ch != self.in_ch:
+            raise SpecError(f"{self.op}.mid_ch: must equal in_ch {self.in_ch} when expansion is 1, got {self.mid_ch}")
+        _check_int(self.op, "se_ch", self.se_ch, minimum=0)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+        _check_choice(self.op, "se_gate", self.se_gate, SE_GATES)
+        _check_int(self.op, "groups", self.groups)
+        for name in ("in_ch", "mid_ch", "out_ch"):
+            if getattr(self, name) % self.groups:
+                raise SpecError(f"{self.op}.groups: {self.groups} does not divide {name} {getattr(self, name)}")
+
+    @property
+    def has_residual(self) -> bool:
+        return self.stride == 1 and self.in_ch == self.out_ch
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Local pooling window (kernel, stride) over `channels` channels."""
+
+    op: ClassVar[str] = "pool"
+    channels: int
+    kind: str = "max"
+    kernel: int = 3
+    stride: int = 2
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "channels", self.channels)
+        _check_choice(self.op, "kind", self.kind, POOL_KINDS)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+
+    @property
+    def in_ch(self) -> int:
+        return self.channels
+
+    @property
+    def out_ch(self) -> int:
+        return self.channels
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """Global average pooling to 1x1 (keeps the channel dimension)."""
+
+    op: ClassVar[str] = "global_pool"
+    channels: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "channels", self.channels)
+
+    @property
+    def in_ch(self) -> int:
+        return self.channels
+
+    @property
+    def out_ch(self) -> int:
+        return self.channels
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Fully connected layer on a 1x1 feature map (the classifier, or an MLP head)."""
+
+    op: ClassVar[str] = "dense"
+    in_ch: int
+    out_ch: int
+    activation: str = "none"
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+        _check_bool(self.op, "bias", self.bias)
+
+
+Layer = Conv | DWSeparable | MBConv | Pool | GlobalPool | Dense
+LAYER_TYPES: dict[str, type] = {cls.op: cls for cls in (Conv, DWSeparable, MBConv, Pool, GlobalPool, Dense)}
+SECTIONS = ("stem", "layers", "head")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """Where a layer sits and the NHWC tensor shapes (batch omitted) it consumes and produces."""
+
+    path: str
+    layer: Layer
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+
+
+def layer_output_shape(layer: Layer, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    h, w, _ = in_shape
+    if isinstance(layer, (GlobalPool, Dense)):
+        return (1, 1, layer.out_ch)
+    stride = layer.stride
+    return (-(-h // stride), -(-w // stride), layer.out_ch)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A whole classification network at one input resolution.
+
+    `name` is a label only: it is excluded from `content_hash`, so two specs describing the
+    same computation hash alike whatever they are called.
+    """
+
+    resolution: int
+    stem: tuple[Layer, ...]
+    layers: tuple[Layer, ...]
+    head: tuple[Layer, ...]
+    classifier: Dense
+    in_channels: int = 3
+    name: str = ""
+    _shapes: tuple[LayerShape, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_int("spec", "resolution", self.resolution)
+        _check_int("spec", "in_channels", self.in_channels)
+        if not isinstance(self.name, str):
+            raise SpecError(f"spec.name: expected a string, got {self.name!r}")
+        for section in SECTIONS:
+            value = getattr(self, section)
+            if isinstance(value, list):
+                object.__setattr__(self, section, tuple(value))
+            elif not isinstance(value, tuple):
+                raise SpecError(f"spec.{section}: expected a list of layers, got {type(value).__name__}")
+            for i, layer in enumerate(getattr(self, section)):
+                if type(layer) not in LAYER_TYPES.values():
+                    raise SpecError(f"{section}[{i}]: not a layer: {layer!r}")
+        if not isinstance(self.classifier, Dense):
+            raise SpecError(f"classifier: must be a dense layer, got {self.classifier!r}")
+        if not self.layers:
+            raise SpecError("layers: a network needs at least one layer")
+        object.__setattr__(self, "_shapes", self._infer_shapes())
+
+    def located_layers(self) -> list[tuple[str, Layer]]:
+        """Every layer in execution order with its path, e.g. ('layers[3]', MBConv(...))."""
+        out = [(f"{s}[{i}]", layer) for s in SECTIONS for i, layer in enumerate(getattr(self, s))]
+        out.append(("classifier", self.classifier))
+        return out
+
+    def _infer_shapes(self) -> tuple[LayerShape, ...]:
+        shape = (self.resolution, self.resolution, self.in_channels)
+        shapes = []
+        for path, layer in self.located_layers():
+            if layer.in_ch != shape[2]:
+                raise SpecError(
+                    f"{path} ({layer.op}).in_ch: {layer.in_ch} does not match the {shape[2]} channels it receives"
+                )
+            if isinstance(layer, Dense) and shape[:2] != (1, 1):
+                raise SpecError(
+                    f"{path} (dense): needs a 1x1 input (add a global_pool before it), got {shape[0]}x{shape[1]}"
+                )
+            out = layer_output_shape(layer, shape)
+            shapes.append(LayerShape(path, layer, shape, out))
+            shape = out
+        return tuple(shapes)
+
+    @property
+    def shapes(self) -> tuple[LayerShape, ...]:
+        return self._shapes
+
+    @property
+    def num_classes(self) -> int:
+        return self.classifier.out_ch
+
+    def with_name(self, name: str) -> ArchSpec:
+        return dataclasses.replace(self, name=name)
+
+    # --- serialisation -------------------------------------------------------------------
+
+    def to_dict(self, include_name: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        if include_name:
+            out["name"] = self.name
+        out["resolution"] = self.resolution
+        out["in_channels"] = self.in_channels
+        for section in SECTIONS:
+            out[section] = [layer_to_dict(layer) for layer in getattr(self, section)]
+        out["classifier"] = layer_to_dict(self.classifier)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArchSpec:
+        if not isinstance(data, dict):
+            raise SpecError(f"spec: expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SpecError(f"schema_version: this program reads version {SCHEMA_VERSION}, got {version!r}")
+        known = {"schema_version", "name", "resolution", "in_channels", "classifier", *SECTIONS}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"spec: unknown field {unknown[0]!r}")
+        for required in ("resolution", "classifier", *SECTIONS):
+            if required not in data:
+                raise SpecError(f"{required}: missing")
+        sections = {}
+        for section in SECTIONS:
+            items = data[section]
+            if not isinstance(items, list):
+                raise SpecError(f"{section}: expected a list of layers, got {type(items).__name__}")
+            sections[section] = tuple(layer_from_dict(item, f"{section}[{i}]") for i, item in enumerate(items))
+        classifier = layer_from_dict(data["classifier"], "classifier")
+        return cls(
+            resolution=data["resolution"],
+            in_channels=data.get("in_channels", 3),
+            name=data.get("name", ""),
+            classifier=classifier,
+            **sections,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"spec: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        return cls.from_dict(data)
+
+    def content_hash(self) -> str:
+        """A stable hash of the computation (name excluded): same network, same hash."""
+        canonical = json.dumps(self.to_dict(include_name=False), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def to_graph(self):  # -> networkx.DiGraph; imported lazily to keep `import` cheap
+        from search_spaces.graph import spec_to_graph
+
+        return spec_to_graph(self)
+
+
+def layer_to_dict(layer: Layer) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": layer.op}
+    out.update({f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)})
+    return out
+
+
+def layer_from_dict(data: Any, path: str) -> Layer:
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    op = data.get("op")
+    if op not in LAYER_TYPES:
+        raise SpecError(f"{path}.op: unknown layer type {op!r} (allowed: {', '.join(LAYER_TYPES)})")
+    cls = LAYER_TYPES[op]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names - {"op"})
+    if unknown:
+        raise SpecError(f"{path} ({op}): unknown field {unknown[0]!r}")
+    try:
+        return cls(**{k: v for k, v in data.items() if k != "op"})
+    except SpecError as exc:
+        # Layer checks say "mbconv.kernel: ..."; say where the layer is instead.
+        message = str(exc)
+        prefix = f"{op}."
+        raise SpecError(
+            f"{path}.{message[len(prefix) :]}" if message.startswith(prefix) else f"{path}: {message}"
+        ) from None
+    except TypeError as exc:
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING]
+        if missing:
+            raise SpecError(f"{path}.{missing[0]}: missing") from None
+        raise SpecError(f"{path}: {exc}") from None

@@ -1,0 +1,67 @@
+"""What every command line of the project shares: a user mistake is one line on stderr and
+exit code 2, never a traceback; files are written atomically."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from search_spaces.arch_spec import ArchSpec, SpecError
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (the usage stays available via --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def run(main: Callable[[list[str] | None], int], prog: str, argv: list[str] | None = None) -> None:
+    """Run a CLI entry point, turning user errors into one line on stderr and exit 2."""
+    try:
+        code = main(argv)
+    except (UserError, SpecError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def read_spec(path: str) -> ArchSpec:
+    """Load an ArchSpec from a JSON file; any problem becomes a one-line UserError."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return ArchSpec.from_json(text)
+    except SpecError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write text to `path` via a temporary file in the same folder and a rename, so a reader
+    (or a crash) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

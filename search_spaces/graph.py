@@ -1,0 +1,99 @@
+"""The ArchSpec as a networkx graph, and the MACs / parameter counts read off that graph.
+
+One node per IR layer (a whole MBConv is one node, as latency tables see it), in execution
+order, each carrying its op type, its attributes, its input/output NHWC shapes (batch
+omitted), its multiply-accumulates and its parameter count. Edges carry the tensor shape
+that flows along them.
+
+Counting convention (the one torchvision and most papers use): MACs count the multiply-adds
+of convolutions and fully connected layers only (not BN, activations, pooling, the SE
+channel-wise product or residual adds); parameters count weights, biases and the trainable
+BN scale and offset (2 per channel), not BN running statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import networkx as nx
+
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Layer, MBConv, Pool
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    macs: int
+    params: int
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.macs + other.macs, self.params + other.params)
+
+
+def _conv(h: int, w: int, cin: int, cout: int, k: int, groups: int = 1, bn: bool = True, bias: bool = False) -> Cost:
+    weights = k * k * (cin // groups) * cout
+    return Cost(h * w * weights, weights + (2 * cout if bn else 0) + (cout if bias else 0))
+
+
+def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]) -> Cost:
+    h, w, _ = in_shape
+    ho, wo, _ = out_shape
+    if isinstance(layer, Conv):
+        return _conv(ho, wo, layer.in_ch, layer.out_ch, layer.kernel, layer.groups, layer.batch_norm, layer.bias)
+    if isinstance(layer, DWSeparable):
+        depthwise = _conv(ho, wo, layer.in_ch, layer.in_ch, layer.kernel, groups=layer.in_ch)
+        return depthwise + _conv(ho, wo, layer.in_ch, layer.out_ch, 1)
+    if isinstance(layer, MBConv):
+        cost = Cost(0, 0)
+        if layer.expand_conv:
+            cost += _conv(h, w, layer.in_ch, layer.mid_ch, 1, layer.groups)
+        cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, layer.kernel, groups=layer.mid_ch)
+        if layer.se_ch:
+            # Squeeze and excite: two biased 1x1 convs on the pooled vector.
+            cost += _conv(1, 1, layer.mid_ch, layer.se_ch, 1, bn=False, bias=True)
+            cost += _conv(1, 1, layer.se_ch, layer.mid_ch, 1, bn=False, bias=True)
+        return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
+    if isinstance(layer, Dense):
+        return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
+    if isinstance(layer, (Pool, GlobalPool)):
+        return Cost(0, 0)
+    raise TypeError(f"no cost model for {type(layer).__name__}")
+
+
+def spec_to_graph(spec: ArchSpec) -> nx.DiGraph:
+    graph = nx.DiGraph(name=spec.name, resolution=spec.resolution, content_hash=spec.content_hash())
+    input_shape = (spec.resolution, spec.resolution, spec.in_channels)
+    graph.add_node("input", op="input", attrs={}, in_shape=input_shape, out_shape=input_shape, macs=0, params=0)
+    previous = "input"
+    for order, located in enumerate(spec.shapes):
+        layer = located.layer
+        cost = layer_cost(layer, located.in_shape, located.out_shape)
+        attrs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
+        if isinstance(layer, MBConv):
+            attrs["residual"] = layer.has_residual
+        graph.add_node(
+            located.path,
+            op=layer.op,
+            attrs=attrs,
+            order=order,
+            in_shape=located.in_shape,
+            out_shape=located.out_shape,
+            macs=cost.macs,
+            params=cost.params,
+        )
+        graph.add_edge(previous, located.path, shape=located.in_shape)
+        previous = located.path
+    return graph
+
+
+def graph_cost(graph: nx.DiGraph) -> Cost:
+    macs = sum(data["macs"] for _, data in graph.nodes(data=True))
+    params = sum(data["params"] for _, data in graph.nodes(data=True))
+    return Cost(macs, params)
+
+
+def count_macs(spec: ArchSpec) -> int:
+    return graph_cost(spec_to_graph(spec)).macs
+
+
+def count_params(spec: ArchSpec) -> int:
+    return graph_cost(spec_to_graph(spec)).params

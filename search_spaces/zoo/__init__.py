@@ -1,0 +1,60 @@
+"""Published architectures as ArchSpecs, by name: `get("mobilenet_v2_1.0", resolution=224)`.
+
+Each family module cites the reference definition it follows. `python -m search_spaces.zoo`
+lists and shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from search_spaces.arch_spec import ArchSpec
+from search_spaces.zoo.mobilenet import mobilenet_v1, mobilenet_v2, mobilenet_v3
+from search_spaces.zoo.nas_models import FBNET_OPS, PROXYLESS, fbnet, proxylessnas
+from search_spaces.zoo.tpu_models import LITE_PARAMS, efficientnet_lite, mnasnet
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    family: str
+    build: Callable[..., ArchSpec]  # (resolution=..., num_classes=...) -> ArchSpec
+    resolution: int = 224
+
+
+def _entries() -> list[ZooEntry]:
+    entries = [ZooEntry(f"mobilenet_v1_{a}", "mobilenet_v1", partial(mobilenet_v1, a)) for a in (0.25, 0.5, 0.75, 1.0)]
+    entries += [
+        ZooEntry(f"mobilenet_v2_{a}", "mobilenet_v2", partial(mobilenet_v2, a)) for a in (0.35, 0.5, 0.75, 1.0, 1.4)
+    ]
+    for size in ("large", "small"):
+        entries += [
+            ZooEntry(f"mobilenet_v3_{size}_{a}", f"mobilenet_v3_{size}", partial(mobilenet_v3, size, a))
+            for a in (0.35, 0.5, 0.75, 1.0, 1.25)
+        ]
+    entries += [ZooEntry(f"mnasnet_{v}", "mnasnet", partial(mnasnet, v)) for v in ("a1", "b1")]
+    entries += [ZooEntry(f"proxylessnas_{v}", "proxylessnas", partial(proxylessnas, v)) for v in PROXYLESS]
+    entries += [ZooEntry(f"fbnet_{v}", "fbnet", partial(fbnet, v)) for v in FBNET_OPS]
+    entries.append(ZooEntry("spnasnet", "spnasnet", partial(mnasnet, "spnasnet")))
+    entries += [
+        ZooEntry(f"efficientnet_lite{i}", "efficientnet_lite", partial(efficientnet_lite, i), LITE_PARAMS[i][2])
+        for i in LITE_PARAMS
+    ]
+    return entries
+
+
+ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _entries()}
+
+
+def names() -> list[str]:
+    return list(ZOO)
+
+
+def get(name: str, resolution: int | None = None, num_classes: int = 1000) -> ArchSpec:
+    """The named architecture at `resolution` (default: the one it was published at)."""
+    if name not in ZOO:
+        raise KeyError(f"unknown zoo model {name!r}; `python -m search_spaces.zoo list` shows the {len(ZOO)} known")
+    entry = ZOO[name]
+    return entry.build(resolution=resolution or entry.resolution, num_classes=num_classes).with_name(name)

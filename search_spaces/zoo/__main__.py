@@ -1,0 +1,80 @@
+"""`python -m search_spaces.zoo`: list the published architectures, or show one.
+
+list                                    names, families, resolution, MACs and params
+show NAME [--resolution R] [--json]     layers with shapes, MACs, params (JSON: the spec too)
+"""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from search_spaces.cli import ArgumentParser, UserError, run
+from search_spaces.graph import count_macs, count_params
+from search_spaces.summary import describe, print_summary
+from search_spaces.zoo import ZOO, get
+
+PROG = "python -m search_spaces.zoo"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description="Published architectures as ArchSpecs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="list every model with its MACs and params")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    show = commands.add_parser("show", help="show one model layer by layer")
+    show.add_argument("name", help="model name, as `list` prints it (e.g. mobilenet_v2_1.0)")
+    show.add_argument("--resolution", type=int, help="input resolution (default: the published one)")
+    show.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default: 1000)")
+    show.add_argument("--json", action="store_true", help="print the spec plus MACs, params and shapes as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        rows = []
+        for entry in ZOO.values():
+            spec = get(entry.name)
+            rows.append(
+                {
+                    "name": entry.name,
+                    "family": entry.family,
+                    "resolution": spec.resolution,
+                    "macs": count_macs(spec),
+                    "params": count_params(spec),
+                }
+            )
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        table = Table(title=f"{len(rows)} published architectures")
+        for column in ("name", "family", "resolution", "MMACs", "params (M)"):
+            table.add_column(column, justify="left" if column in ("name", "family") else "right")
+        for row in rows:
+            table.add_row(
+                row["name"],
+                row["family"],
+                str(row["resolution"]),
+                f"{row['macs'] / 1e6:.1f}",
+                f"{row['params'] / 1e6:.3f}",
+            )
+        Console(width=None if Console().is_terminal else 100).print(table)
+        return 0
+    if args.name not in ZOO:
+        raise UserError(f"unknown model {args.name!r} (see `{PROG} list`)")
+    for flag, value in (("--resolution", args.resolution), ("--num-classes", args.num_classes)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}: must be positive, got {value}")
+    spec = get(args.name, resolution=args.resolution, num_classes=args.num_classes)
+    if args.json:
+        print(json.dumps(describe(spec), indent=2))
+    else:
+        print_summary(spec)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)
