@@ -387,7 +387,7 @@ def layer_from_dict(data: Any, path: str) -> Layer:
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
     op = data.get("op")
-    if op not in LAYER_TYPES:
+    if not isinstance(op, str) or op not in LAYER_TYPES:
         raise SpecError(f"{path}.op: unknown layer type {op!r} (allowed: {', '.join(LAYER_TYPES)})")
     cls = LAYER_TYPES[op]
     names = {f.name for f in dataclasses.fields(cls)}

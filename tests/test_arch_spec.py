@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search_spaces.arch_spec import SCHEMA_VERSION, ArchSpec, Conv, Dense, DWSeparable, GlobalPool, MBConv, SpecError
 from search_spaces.graph import count_macs, count_params, spec_to_graph
@@ -151,3 +153,42 @@ def test_invalid_json_errors_name_the_field(edit, message):
 def test_malformed_json_text():
     with pytest.raises(SpecError, match="not valid JSON"):
         ArchSpec.from_json("{not json")
+
+
+def test_hash_is_pinned():
+    """Changing the canonical form changes every stored hash: make that a deliberate decision."""
+    from search_spaces.zoo import get
+
+    assert get("mobilenet_v2_1.0").content_hash() == "469f9d88dde94a73"
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3000),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_corrupted_field_gives_a_spec_error(data):
+    """Whatever one field of a valid spec is replaced by, loading either works or raises
+    SpecError (which the CLIs turn into one line), never another exception."""
+    spec = tiny().to_dict()
+    section = data.draw(st.sampled_from(["stem", "layers", "head", "classifier", "top"]))
+    if section == "top":
+        target = spec
+    elif section == "classifier":
+        target = spec["classifier"]
+    else:
+        target = data.draw(st.sampled_from(spec[section]))
+    key = data.draw(st.sampled_from(sorted(target) + ["extra"]))
+    target[key] = data.draw(JUNK)
+    try:
+        ArchSpec.from_dict(spec)
+    except SpecError:
+        pass

@@ -1,6 +1,8 @@
 """Property tests for every search space: whatever evolution does, the result is a valid spec
 that round-trips through JSON and through the predictor encoding."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -144,3 +146,22 @@ def test_out_of_range_choices_are_rejected():
         space.check((9,) + (0,) * 21)
     with pytest.raises(ValueError, match="expected 22 choices"):
         space.check((0,))
+
+
+def test_mbv3_reproduces_a_released_once_for_all_subnet(latency_data):
+    """Choices read off the Note10 30 ms subnet's net.config materialise to exactly that network."""
+    from search_spaces.ofa_config import parse_net_config
+
+    path = latency_data / "raw" / "ofa_specialized" / "note10_lat-30ms_top1-78.4_finetune-75.net.config"
+    released = parse_net_config(json.loads(path.read_text()))
+    values = {"resolution": 224, "width": 1.2}
+    blocks = released.layers[1:]  # after the fixed first block
+    stage_of = {32: 0, 48: 1, 96: 2, 136: 3, 192: 4}
+    for s in range(5):
+        stage = [b for b in blocks if stage_of[b.out_ch] == s]
+        values[f"stage{s}.depth"] = len(stage)
+        for i, block in enumerate(stage):
+            values[f"stage{s}.block{i}.kernel"] = block.kernel
+            values[f"stage{s}.block{i}.expansion"] = int(block.expansion)
+    space = get_space("mbv3")
+    assert space.materialize(space.from_values(values)) == released.with_name("mbv3")

@@ -1,0 +1,103 @@
+"""The command lines as a user runs them: output, JSON, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from search_spaces import ArchSpec
+from search_spaces.graph import count_macs, count_params
+from search_spaces.zoo import get
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_zoo_list_json_has_every_model():
+    result = run("search_spaces.zoo", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["mobilenet_v2_1.0"]["macs"] == count_macs(get("mobilenet_v2_1.0"))
+    assert rows["efficientnet_lite4"]["resolution"] == 300
+
+
+def test_zoo_show_json_includes_macs_params_and_spec():
+    result = run("search_spaces.zoo", "show", "mobilenet_v3_large_1.0", "--resolution", "192", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    spec = ArchSpec.from_dict(data["spec"])
+    assert spec.resolution == 192 and spec == get("mobilenet_v3_large_1.0", resolution=192)
+    assert data["macs"] == count_macs(spec) and data["params"] == count_params(spec)
+    assert data["layers"][0]["out_shape"] == [96, 96, 16]
+
+
+def test_zoo_show_table():
+    result = run("search_spaces.zoo", "show", "mnasnet_a1")
+    assert result.returncode == 0
+    assert "mnasnet_a1" in result.stdout and "MACs 311.6 M" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (("search_spaces.zoo", "show", "resnet50"), ["unknown model 'resnet50'"]),
+        (("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "-3"), ["--resolution: must be positive"]),
+        (("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "big"), ["invalid int value: 'big'"]),
+        (("search_spaces.zoo",), ["required: command"]),
+        (("search_spaces.spec", "sample", "--space", "nasnet"), ["invalid choice: 'nasnet'"]),
+        (("search_spaces.spec", "show", "/nonexistent/arch.json"), ["cannot read /nonexistent/arch.json"]),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, fragments):
+    assert_one_line_error(run(*args), *fragments)
+
+
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (lambda d: d["layers"][2].update(kernel=4), ["layers[2].kernel: must be odd"]),
+        (lambda d: d["layers"][2].update(in_ch=999), ["layers[2] (mbconv).in_ch: 999 does not match"]),
+        (lambda d: d["stem"][0].update(activation="gelu"), ["stem[0].activation: unknown value 'gelu'"]),
+        (lambda d: d.pop("resolution"), ["resolution: missing"]),
+    ],
+)
+def test_invalid_spec_file_exits_2_naming_the_field(tmp_path, edit, fragments):
+    data = get("mobilenet_v2_1.0").to_dict()
+    edit(data)
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(data))
+    assert_one_line_error(run("search_spaces.spec", "show", str(path)), str(path), *fragments)
+
+
+def test_truncated_spec_file(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text(get("mnasnet_a1").to_json()[:200])
+    assert_one_line_error(run("search_spaces.spec", "show", str(path)), "not valid JSON")
+
+
+def test_spec_sample_then_show_round_trips(tmp_path):
+    path = tmp_path / "out" / "arch.json"
+    result = run("search_spaces.spec", "sample", "--space", "proxyless", "--seed", "5", "--out", str(path))
+    assert result.returncode == 0, result.stderr
+    spec = ArchSpec.from_json(path.read_text())
+    again = run("search_spaces.spec", "sample", "--space", "proxyless", "--seed", "5")
+    assert ArchSpec.from_json(again.stdout) == spec  # same seed, same spec
+    shown = run("search_spaces.spec", "show", str(path), "--json")
+    assert json.loads(shown.stdout)["content_hash"] == spec.content_hash()
+    assert not [p for p in path.parent.iterdir() if p.name != "arch.json"]  # no temp files left
+
+
+def test_main_job_says_not_built_yet():
+    result = run("nas.search", "--target=pixel4")
+    assert result.returncode == 0
+    assert "not built yet" in result.stderr
