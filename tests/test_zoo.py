@@ -15,6 +15,7 @@ SLIM_V2_V3 = "tensorflow/models@0ba83cf0211401a8505505276c59418f15338d31:researc
 MNASNET = "tensorflow/tpu@009812fbbb2a8f787b63c40502a02fc9aef273be:models/official/mnasnet/README.md"
 LITE = "tensorflow/tpu@07e173cc1597883918f5d1229b771b96f1c4c211:models/official/efficientnet/lite/README.md"
 FBNET = "Wu et al., FBNet, CVPR 2019 (arXiv 1812.03443), text and abstract"
+MOBILENET_V3_PAPER = "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv 1905.02244), Table 3, row Proxyless"
 TORCHVISION_MNASNET = "pytorch/vision@8c118f16b43ef496f8310ac11943c86bbfd377a6:torchvision/models/mnasnet.py"
 TORCHVISION_V3 = "pytorch/vision@2f7f558158c83c8119a02cd2446d85cd3c4c20e9:torchvision/models/mobilenetv3.py"
 
@@ -36,6 +37,8 @@ PUBLISHED = {
     "mobilenet_v3_small_1.0": (57e6, 2_542_856, TORCHVISION_V3),
     "mnasnet_a1": (312e6, 3.9e6, MNASNET),  # README text "312M Multiply-Adds"; its table says 315.2M
     "mnasnet_b1": (314e6, 4_383_312, TORCHVISION_MNASNET),  # torchvision's MNASNet1_0 is B1
+    # ProxylessNAS's own paper and repository publish no MACs or params.
+    "proxylessnas_mobile": (320e6, 4.0e6, MOBILENET_V3_PAPER),
     "fbnet_a": (249e6, None, FBNET),
     "fbnet_b": (295e6, None, FBNET),
     "efficientnet_lite0": (None, 4.7e6, LITE),  # MACs: see test_efficientnet_lite_macs_vs_readme
