@@ -1,6 +1,6 @@
 """Architectures: the ArchSpec IR, the search spaces that produce it and the zoo of published ones."""
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, MBConv, Pool, SpecError
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, MBConv, Pool, SpecError
 from search_spaces.fbnet import FBNetSpace
 from search_spaces.mbv3 import MobileNetV3Space
 from search_spaces.proxyless import ProxylessSpace
@@ -28,6 +28,7 @@ __all__ = [
     "Dense",
     "DWSeparable",
     "GlobalPool",
+    "Identity",
     "MBConv",
     "Pool",
     "SpecError",

@@ -203,6 +203,26 @@ class GlobalPool:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """A no-op layer: a searched "skip" that keeps the shape. It computes nothing, but it stays
+    in the spec because measured tables (HW-NAS-Bench's FBNet one) time it as an op."""
+
+    op: ClassVar[str] = "identity"
+    channels: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "channels", self.channels)
+
+    @property
+    def in_ch(self) -> int:
+        return self.channels
+
+    @property
+    def out_ch(self) -> int:
+        return self.channels
+
+
+@dataclass(frozen=True)
 class Dense:
     """Fully connected layer on a 1x1 feature map (the classifier, or an MLP head)."""
 
@@ -219,8 +239,8 @@ class Dense:
         _check_bool(self.op, "bias", self.bias)
 
 
-Layer = Conv | DWSeparable | MBConv | Pool | GlobalPool | Dense
-LAYER_TYPES: dict[str, type] = {cls.op: cls for cls in (Conv, DWSeparable, MBConv, Pool, GlobalPool, Dense)}
+Layer = Conv | DWSeparable | MBConv | Pool | GlobalPool | Identity | Dense
+LAYER_TYPES: dict[str, type] = {cls.op: cls for cls in (Conv, DWSeparable, MBConv, Pool, GlobalPool, Identity, Dense)}
 SECTIONS = ("stem", "layers", "head")
 
 
@@ -238,6 +258,8 @@ def layer_output_shape(layer: Layer, in_shape: tuple[int, int, int]) -> tuple[in
     h, w, _ = in_shape
     if isinstance(layer, (GlobalPool, Dense)):
         return (1, 1, layer.out_ch)
+    if isinstance(layer, Identity):
+        return in_shape
     stride = layer.stride
     return (-(-h // stride), -(-w // stride), layer.out_ch)
 

@@ -6,14 +6,15 @@ configurations with the same widths: ImageNet (224 px, stem stride 2, 32x downsa
 CIFAR-100 (32 px, stem and layer 1 at stride 1, 8x downsampling, head 1504, 100 classes),
 matching HW-NAS-Bench's FBNet model and lookup table (GATECH-EIC/HW-NAS-Bench,
 hw_nas_bench_api/fbnet_models/model_infer.py). As in the FBNet paper, e1 blocks keep their
-expand 1x1 conv; a skip on a layer that changes shape is a 1x1 conv + BN + ReLU (`Skip`).
+expand 1x1 conv; a skip is an identity layer, or a 1x1 conv + BN + ReLU on a layer that changes
+shape (`Skip`). Identities stay in the spec: HW-NAS-Bench's table times them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, MBConv
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, Identity, MBConv
 from search_spaces.space import Choices, ChoiceSpace, Dimension
 
 LAYER_WIDTHS = (16, 24, 24, 24, 24, 32, 32, 32, 32, 64, 64, 64, 64, 112, 112, 112, 112, 184, 184, 184, 184, 352)
@@ -38,13 +39,13 @@ CONFIGS = {
 }
 
 
-def op_layer(op: str, in_ch: int, out_ch: int, stride: int, e1_expand_conv: bool = True) -> Conv | MBConv | None:
-    """The IR layer for one FBNet op; None for a skip that is an identity. `e1_expand_conv`:
+def op_layer(op: str, in_ch: int, out_ch: int, stride: int, e1_expand_conv: bool = True) -> Conv | MBConv | Identity:
+    """The IR layer for one FBNet op (a skip that keeps the shape is an Identity). `e1_expand_conv`:
     whether an e1 block keeps its 1x1 expand conv (HW-NAS-Bench and the paper's figure do;
     mobile-vision's released FBNet-A/B/C do not)."""
     if op == "skip":
         if in_ch == out_ch and stride == 1:
-            return None
+            return Identity(in_ch)
         return Conv(in_ch, out_ch, 1, stride, activation="relu")
     parts = op.split("_")
     kernel, expansion = int(parts[0][1:]), int(parts[1][1:])
@@ -82,9 +83,7 @@ class FBNetSpace(ChoiceSpace):
         stem = (Conv(self.in_channels, STEM_CH, 3, shape.stem_stride, activation="relu"),)
         layers, channels = [], STEM_CH
         for i, out_ch in enumerate(LAYER_WIDTHS):
-            layer = op_layer(v[f"layer{i}"], channels, out_ch, shape.strides.get(i, 1))
-            if layer is not None:
-                layers.append(layer)
+            layers.append(op_layer(v[f"layer{i}"], channels, out_ch, shape.strides.get(i, 1)))
             channels = out_ch
         head = (Conv(channels, head_ch, 1, activation="relu"), GlobalPool(head_ch))
         return ArchSpec(

@@ -17,7 +17,7 @@ import dataclasses
 
 import networkx as nx
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Layer, MBConv, Pool
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv, Pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[in
         return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
     if isinstance(layer, Dense):
         return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
-    if isinstance(layer, (Pool, GlobalPool)):
+    if isinstance(layer, (Pool, GlobalPool, Identity)):
         return Cost(0, 0)
     raise TypeError(f"no cost model for {type(layer).__name__}")
 

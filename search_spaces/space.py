@@ -188,5 +188,31 @@ class ChoiceSpace:
                 total *= len(dim.options)
         return total
 
+    # --- coverage --------------------------------------------------------------------------
+
+    def covering_choices(self) -> list[Choices]:
+        """A few choices whose networks together contain every distinct layer of the space.
+
+        Every gating (depth) dimension is set to its largest value so all blocks exist; the
+        other dimensions are grouped by their option lists (all kernels, all expansions, all
+        per-block ops ...) and each combination of one option per group is applied to every
+        dimension of that group. This relies on what holds for the spaces here: a block's
+        layer depends only on its own decisions and on global ones (width, resolution), never
+        on another block's."""
+        gates = {dim.gate[0] for dim in self.dimensions if dim.gate is not None}
+        groups: dict[tuple, list[int]] = {}
+        for i, dim in enumerate(self.dimensions):
+            if i not in gates:
+                groups.setdefault(dim.options, []).append(i)
+        base = [len(dim.options) - 1 if i in gates else 0 for i, dim in enumerate(self.dimensions)]
+        combos = [base]
+        for options, members in groups.items():
+            combos = [
+                [index if i in members else c for i, c in enumerate(combo)]
+                for combo in combos
+                for index in range(len(options))
+            ]
+        return list(dict.fromkeys(self.check(combo) for combo in combos))
+
     def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = False) -> ArchSpec:
         raise NotImplementedError

@@ -129,14 +129,17 @@ def test_fbnet_shapes_match_hw_nas_bench_table():
         spec = space.materialize(space.from_values({d.name: "k3_e6" for d in space.dimensions}))
         assert [s.in_shape[0] for s in spec.shapes[1:23]] == sizes
         assert [layer.out_ch for layer in spec.layers] == list(LAYER_WIDTHS)
+        assert all(layer.op == "mbconv" and layer.expand_conv for layer in spec.layers)
         assert spec.head[0].out_ch == head and spec.num_classes == classes
 
 
 def test_fbnet_skip_is_identity_or_projection():
     space = get_space("fbnet")
     spec = space.materialize(space.from_values({d.name: "skip" for d in space.dimensions}))
-    # The six shape-changing layers become 1x1 projections; the other sixteen vanish.
-    assert [layer.op for layer in spec.layers] == ["conv"] * 6
+    # The six shape-changing layers become 1x1 projections, the other sixteen identities.
+    ops = [layer.op for layer in spec.layers]
+    assert [i for i, op in enumerate(ops) if op == "conv"] == [1, 5, 9, 13, 17, 21]
+    assert ops.count("identity") == 16
     assert count_macs(spec) > 0
 
 

@@ -174,9 +174,7 @@ FBNET_OPS = {
 def fbnet(variant: str, resolution: int = 224, num_classes: int = 1000) -> ArchSpec:
     layers, channels = [], STEM_CH
     for i, (op, width) in enumerate(zip(FBNET_OPS[variant], LAYER_WIDTHS)):
-        layer = op_layer(op, channels, width, IMAGENET_STRIDES.get(i, 1), e1_expand_conv=False)
-        if layer is not None:
-            layers.append(layer)
+        layers.append(op_layer(op, channels, width, IMAGENET_STRIDES.get(i, 1), e1_expand_conv=False))
         channels = width
     head_ch = 1504 if variant == "a" else 1984
     return ArchSpec(
