@@ -50,15 +50,15 @@ def read_spec(path: str) -> ArchSpec:
         raise UserError(f"{path}: {exc}") from None
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write text to `path` via a temporary file in the same folder and a rename, so a reader
-    (or a crash) never sees a half-written file."""
+def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
+    """Write `content` to `path` via a temporary file in the same folder and a rename, so a
+    reader (or a crash) never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

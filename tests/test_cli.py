@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from search_spaces import ArchSpec
@@ -101,3 +102,32 @@ def test_main_job_says_not_built_yet():
     result = run("nas.search", "--target=pixel4")
     assert result.returncode == 0
     assert "not built yet" in result.stderr
+
+
+@pytest.mark.parametrize("flags, dtype", [((), "float32"), (("--int8",), "int8")])
+def test_export_random_weights_tflite(tmp_path, flags, dtype):
+    from latency_models.tflite.runtime import make_interpreter
+
+    arch = tmp_path / "arch.json"
+    arch.write_text(get("mobilenet_v3_small_1.0", resolution=96).to_json())
+    out = tmp_path / "m.tflite"
+    result = run("nas.export", "--arch", str(arch), "--format", "tflite", "--random-weights", *flags, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    interpreter = make_interpreter(out.read_bytes())
+    assert tuple(interpreter.get_input_details()[0]["shape"]) == (1, 96, 96, 3)
+    assert tuple(interpreter.get_output_details()[0]["shape"]) == (1, 1000)
+    conv = [d for d in interpreter.get_tensor_details() if d["name"] == "stem[0]"][0]
+    assert np.dtype(conv["dtype"]) == np.dtype(dtype)
+    interpreter.invoke()
+
+
+def test_export_errors(tmp_path):
+    arch = tmp_path / "arch.json"
+    arch.write_text(get("mnasnet_a1").to_json())
+    out = tmp_path / "m.tflite"
+    assert_one_line_error(run("nas.export", "--arch", str(arch), "--out", str(out)), "--random-weights")
+    arch.write_text("{}")
+    assert_one_line_error(
+        run("nas.export", "--arch", str(arch), "--random-weights", "--out", str(out)), "schema_version"
+    )
+    assert not out.exists()

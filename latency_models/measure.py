@@ -1,0 +1,167 @@
+"""`python -m latency_models.measure`: build a latency table for a device, block by block.
+
+Every distinct block the search space can produce at the given resolution (stem and head
+included) is emitted as a .tflite model and timed on the target: this machine's interpreter
+(`--target host`) or an Android phone over adb (`--target adb:SERIAL`, TFLite's benchmark_model).
+Each row is saved (atomically) as soon as it is measured, so a killed run loses nothing and
+`--resume` carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from latency_models.backends import Backend, BlockError, DeviceError
+from latency_models.host import HostBackend
+from latency_models.signature import PRECISIONS, Block, spec_blocks
+from latency_models.table import LatencyRow, LatencyTable, TableError
+from latency_models.tflite.emit import emit_block
+from search_spaces import SPACES, get_space
+from search_spaces.cli import ArgumentParser, UserError, run
+
+PROG = "python -m latency_models.measure"
+# Metadata that must agree before a run may add rows to an existing table.
+RESUME_FIELDS = ("device", "runtime", "soc", "threads", "delegate", "precision")
+
+
+def space_blocks(space_name: str, resolution: int, precision: str) -> list[Block]:
+    """Every distinct block of the space at this resolution, in a stable order."""
+    space = get_space(space_name)
+    blocks: dict[str, Block] = {}
+    for choices in space.covering_choices():
+        for block in spec_blocks(space.materialize(choices, resolution=resolution), precision):
+            blocks.setdefault(block.key, block)
+    return list(blocks.values())
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--target",
+        required=True,
+        help="'host' (this machine's TFLite interpreter) or 'adb:SERIAL' (a phone, see `adb devices`)",
+    )
+    parser.add_argument("--space", default="mbv3", choices=sorted(SPACES), help="search space whose blocks to measure")
+    parser.add_argument("--resolution", type=int, default=224, help="input resolution of the networks (default 224)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="float32 or full-int8 blocks")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--out", help="table file to write (default: TARGET-SPACE-RESOLUTION-PRECISION-tTHREADS.jsonl)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an existing --out table: measure only the blocks it lacks"
+    )
+    parser.add_argument("--limit", type=int, help="measure at most this many new blocks (then stop; resumable)")
+    phone = parser.add_argument_group("adb targets")
+    phone.add_argument("--adb", default="adb", help="the adb executable (default: adb on PATH)")
+    phone.add_argument(
+        "--benchmark-binary",
+        default="/data/local/tmp/benchmark_model",
+        help="path of TFLite's benchmark_model on the phone",
+    )
+    phone.add_argument("--cpu-mask", help="hex CPU affinity mask for taskset on the phone, e.g. 80 = CPU 7")
+    phone.add_argument("--use-xnnpack", action="store_true", help="run benchmark_model with the XNNPACK delegate")
+    return parser
+
+
+def make_backend(args) -> Backend:
+    if args.target == "host":
+        return HostBackend(threads=args.threads)
+    if args.target.startswith("adb:") and len(args.target) > 4:
+        from latency_models.adb import AdbBackend
+
+        return AdbBackend(
+            serial=args.target[4:],
+            binary=args.benchmark_binary,
+            threads=args.threads,
+            cpu_mask=args.cpu_mask,
+            use_xnnpack=args.use_xnnpack,
+            adb=args.adb,
+        )
+    raise UserError(f"--target: expected 'host' or 'adb:SERIAL', got {args.target!r}")
+
+
+def open_table(path: Path, resume: bool, backend: Backend, precision: str) -> LatencyTable:
+    metadata = backend.metadata(precision)
+    if not path.exists():
+        return LatencyTable(metadata)
+    if not resume:
+        raise UserError(f"{path} exists: pass --resume to continue it, or choose another --out")
+    try:
+        table = LatencyTable.load(path)
+    except TableError as exc:
+        raise UserError(str(exc)) from None
+    for name in RESUME_FIELDS:
+        theirs, ours = getattr(table.metadata, name), getattr(metadata, name)
+        if theirs != ours:
+            raise UserError(f"{path} was measured with {name}={theirs!r}, this run has {name}={ours!r}")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for flag in ("resolution", "threads", "limit"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag}: must be positive, got {value}")
+    backend = make_backend(args)
+    out = Path(
+        args.out
+        or f"{args.target.replace(':', '_')}-{args.space}-{args.resolution}-{args.precision}-t{args.threads}.jsonl"
+    )
+    try:
+        table = open_table(out, args.resume, backend, args.precision)
+    except DeviceError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    blocks = space_blocks(args.space, args.resolution, args.precision)
+    todo = [block for block in blocks if block.key not in table]
+    if args.limit is not None:
+        todo = todo[: args.limit]
+    console = Console(stderr=True)
+    console.print(
+        f"{args.space} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
+        f"{len(blocks) - len(table.coverage(blocks).missing)} already in {out}, measuring {len(todo)}"
+    )
+    failed: list[tuple[Block, str]] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with tempfile.TemporaryDirectory() as scratch, Progress(*columns, console=console) as progress:
+        task = progress.add_task("measuring", total=len(todo))
+        model_path = Path(scratch) / "block.tflite"
+        for block in todo:
+            model_path.write_bytes(emit_block(block))
+            try:
+                timing = backend.time_model(model_path)
+            except BlockError as exc:
+                failed.append((block, str(exc)))
+                progress.console.print(f"[yellow]skipped[/] {block.key}: {exc}")
+                progress.advance(task)
+                continue
+            except DeviceError as exc:
+                progress.stop()
+                print(f"{PROG}: error: {exc} ({len(table)} rows kept in {out}; rerun with --resume)", file=sys.stderr)
+                return 1
+            table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
+            table.save(out)  # every row is on disk before the next one starts
+            progress.advance(task)
+    if not out.exists():
+        table.save(out)
+    missing = len(table.coverage(blocks).missing)
+    console.print(f"{out}: {len(table)} rows; {len(blocks) - missing}/{len(blocks)} blocks of {args.space} covered")
+    for block, reason in failed:
+        console.print(f"[red]failed[/] {block.key}: {reason}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

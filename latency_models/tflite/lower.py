@@ -1,0 +1,83 @@
+"""Lowering: IR layers to TFLite builtin ops.
+
+conv        CONV_2D (ReLU/ReLU6 fused; h-swish a HARD_SWISH op; swish LOGISTIC + MUL)
+dwsep       DEPTHWISE_CONV_2D, CONV_2D
+mbconv      [CONV_2D expand] DEPTHWISE_CONV_2D [SE: MEAN, CONV_2D, CONV_2D, gate, MUL]
+            CONV_2D project [ADD shortcut]; hard-sigmoid gate = relu6(z + 3) / 6 with the +3
+            folded into the SE conv's bias; sigmoid gate = LOGISTIC
+pool        MAX_POOL_2D / AVERAGE_POOL_2D;  global_pool  MEAN over H, W
+identity    nothing (a lone identity block is a RESHAPE, so it has one op to time)
+dense       RESHAPE to [N, C], FULLY_CONNECTED
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latency_models.signature import Block
+from latency_models.tflite.graph import Graph
+from latency_models.tflite.weights import Weights, random_layer_weights
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv, Pool
+
+
+def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    if isinstance(layer, Conv):
+        return g.conv2d(x, w["kernel"], w["bias"], layer.stride, layer.activation, name)
+    if isinstance(layer, DWSeparable):
+        y = g.depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
+        return g.conv2d(y, w["pw_kernel"], w["pw_bias"], 1, layer.activation, f"{name}/pw")
+    if isinstance(layer, MBConv):
+        y = x
+        if layer.expand_conv:
+            y = g.conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.activation, f"{name}/expand")
+        y = g.depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
+        if layer.se_ch:
+            y = _squeeze_excite(g, layer, y, w, f"{name}/se")
+        y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
+        return g.add(y, x, f"{name}/add") if layer.has_residual else y
+    if isinstance(layer, Pool):
+        return g.pool(x, layer.kind, layer.kernel, layer.stride, name)
+    if isinstance(layer, GlobalPool):
+        return g.mean_hw(x, name)
+    if isinstance(layer, Identity):
+        return x
+    if isinstance(layer, Dense):
+        n = g.shape(x)[0]
+        flat = g.reshape(x, (n, layer.in_ch), f"{name}/flatten")
+        return g.fully_connected(flat, w["kernel"], w["bias"], layer.activation, name)
+    raise TypeError(f"cannot lower {type(layer).__name__}")
+
+
+def _squeeze_excite(g: Graph, layer: MBConv, y: int, w: dict[str, np.ndarray], name: str) -> int:
+    pooled = g.mean_hw(y, f"{name}/pool")
+    reduce_kernel = w["se_reduce_kernel"][np.newaxis, np.newaxis]
+    hidden = g.conv2d(pooled, reduce_kernel, w["se_reduce_bias"], 1, "relu", f"{name}/reduce")
+    expand_kernel = w["se_expand_kernel"][np.newaxis, np.newaxis]
+    if layer.se_gate == "hsigmoid":
+        shifted = g.conv2d(hidden, expand_kernel, w["se_expand_bias"] + 3.0, 1, "relu6", f"{name}/expand")
+        gate = g.scale(shifted, 1.0 / 6.0, f"{name}/gate")
+    else:
+        logits = g.conv2d(hidden, expand_kernel, w["se_expand_bias"], 1, "none", f"{name}/expand")
+        gate = g.logistic(logits, f"{name}/gate")
+    return g.mul(y, gate, f"{name}/scale")
+
+
+def lower_spec(spec: ArchSpec, weights: Weights, batch: int = 1) -> Graph:
+    g = Graph()
+    x = g.input((batch, spec.resolution, spec.resolution, spec.in_channels))
+    for located in spec.shapes:
+        x = lower_layer(g, located.layer, x, weights.get(located.path, {}), located.path)
+    g.output(x)
+    return g
+
+
+def lower_block(block: Block, seed: int = 0) -> Graph:
+    """One block on its own, with random weights: what a latency table row measures."""
+    g = Graph()
+    x = g.input((1, *block.in_shape))
+    if isinstance(block.layer, Identity):
+        y = g.reshape(x, (1, *block.in_shape), "identity")
+    else:
+        y = lower_layer(g, block.layer, x, random_layer_weights(block.layer, np.random.default_rng(seed)), "block")
+    g.output(y)
+    return g

@@ -1,0 +1,31 @@
+"""The TFLite interpreter: ai_edge_litert (maintained, numpy 2 compatible), falling back to
+tflite_runtime where only that is installed (the two share the Interpreter API)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # pragma: no cover
+    from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+
+
+def make_interpreter(model: bytes, threads: int = 1, keep_intermediates: bool = False) -> Interpreter:
+    interpreter = Interpreter(
+        model_content=model, num_threads=threads, experimental_preserve_all_tensors=keep_intermediates
+    )
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run(model: bytes, images: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Run a batch-1 model over N images one at a time; returns [N, ...] float outputs."""
+    interpreter = make_interpreter(model, threads)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    results = []
+    for image in images:
+        interpreter.set_tensor(inp["index"], image[np.newaxis].astype(np.float32))
+        interpreter.invoke()
+        results.append(interpreter.get_tensor(out["index"])[0].copy())
+    return np.stack(results)

@@ -1,0 +1,92 @@
+"""`latency_models.measure` on this machine: rows land one at a time, a killed run resumes
+without re-measuring or losing rows, and bad input exits 2."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from latency_models.measure import space_blocks
+from latency_models.table import LatencyTable
+
+MEASURE = [sys.executable, "-m", "latency_models.measure", "--target", "host"]
+
+
+def measure(*args, timeout=300):
+    return subprocess.run([*MEASURE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_measures_blocks_into_a_table(tmp_path):
+    out = tmp_path / "host.jsonl"
+    result = measure("--space", "fbnet_cifar", "--resolution", "32", "--limit", "6", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    table = LatencyTable.load(out)
+    assert len(table) == 6
+    assert table.metadata.device == "host" and table.metadata.threads == 1 and table.metadata.delegate == "xnnpack"
+    assert table.metadata.runtime_version.startswith("ai-edge-litert")
+    for row in table.rows.values():
+        assert row.median_ms > 0 and row.count == 250 and row.block.precision == "fp32"
+    expected = {b.key for b in space_blocks("fbnet_cifar", 32, "fp32")[:6]}
+    assert set(table.rows) == expected
+
+
+def test_killed_run_resumes_without_remeasuring_or_losing_rows(tmp_path):
+    out = tmp_path / "host.jsonl"
+    process = subprocess.Popen(
+        [*MEASURE, "--space", "mbv3", "--resolution", "224", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up: as if the machine died
+    process.wait()
+    before = LatencyTable.load(out)  # whatever moment it died, the file is a valid table
+    assert 4 <= len(before) < len(space_blocks("mbv3", 224, "fp32"))
+    result = measure("--space", "mbv3", "--resolution", "224", "--out", str(out), "--resume", "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    after = LatencyTable.load(out)
+    assert len(after) == len(before) + 3
+    for key, row in before.rows.items():
+        assert after.rows[key] == row  # kept exactly, not measured again
+    assert f"{len(before)} already in" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--target", "phone"), "--target: expected 'host' or 'adb:SERIAL'"),
+        (("--target", "host", "--resolution", "0"), "--resolution: must be positive"),
+        (("--target", "host", "--space", "resnet"), "invalid choice: 'resnet'"),
+    ],
+)
+def test_bad_arguments(args, message):
+    result = subprocess.run([sys.executable, "-m", "latency_models.measure", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_existing_table_is_never_overwritten(tmp_path):
+    out = tmp_path / "t.jsonl"
+    assert measure("--space", "fbnet_cifar", "--limit", "1", "--out", str(out)).returncode == 0
+    content = out.read_text()
+    result = measure("--space", "fbnet_cifar", "--limit", "1", "--out", str(out))
+    assert result.returncode == 2 and "pass --resume" in result.stderr
+    result = measure("--space", "fbnet_cifar", "--limit", "1", "--out", str(out), "--resume", "--threads", "2")
+    assert result.returncode == 2 and "threads=1" in result.stderr
+    assert out.read_text() == content
+
+
+def test_resume_refuses_a_corrupt_table(tmp_path):
+    out = tmp_path / "t.jsonl"
+    out.write_text(
+        json.dumps({"kind": "latency_table", "schema_version": 1, "metadata": {"device": "host"}}) + "\n{oops\n"
+    )
+    result = measure("--space", "fbnet_cifar", "--out", str(out), "--resume")
+    assert result.returncode == 2 and "line 2 is not valid JSON" in result.stderr
