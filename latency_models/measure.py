@@ -16,9 +16,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from latency_models.adb import AdbBackend
 from latency_models.backends import Backend, BlockError, DeviceError
 from latency_models.host import HostBackend
-from latency_models.signature import PRECISIONS, Block, spec_blocks
+from latency_models.signature import PRECISIONS, Block, space_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableError
 from latency_models.tflite.emit import emit_block
 from search_spaces import SPACES, get_space
@@ -27,16 +28,6 @@ from search_spaces.cli import ArgumentParser, UserError, run
 PROG = "python -m latency_models.measure"
 # Metadata that must agree before a run may add rows to an existing table.
 RESUME_FIELDS = ("device", "runtime", "soc", "threads", "delegate", "precision")
-
-
-def space_blocks(space_name: str, resolution: int, precision: str) -> list[Block]:
-    """Every distinct block of the space at this resolution, in a stable order."""
-    space = get_space(space_name)
-    blocks: dict[str, Block] = {}
-    for choices in space.covering_choices():
-        for block in spec_blocks(space.materialize(choices, resolution=resolution), precision):
-            blocks.setdefault(block.key, block)
-    return list(blocks.values())
 
 
 def build_parser() -> ArgumentParser:
@@ -70,17 +61,18 @@ def build_parser() -> ArgumentParser:
 def make_backend(args) -> Backend:
     if args.target == "host":
         return HostBackend(threads=args.threads)
-    if args.target.startswith("adb:") and len(args.target) > 4:
-        from latency_models.adb import AdbBackend
-
-        return AdbBackend(
-            serial=args.target[4:],
-            binary=args.benchmark_binary,
-            threads=args.threads,
-            cpu_mask=args.cpu_mask,
-            use_xnnpack=args.use_xnnpack,
-            adb=args.adb,
-        )
+    if args.target.startswith("adb:"):
+        try:
+            return AdbBackend.from_target(
+                args.target,
+                binary=args.benchmark_binary,
+                threads=args.threads,
+                cpu_mask=args.cpu_mask,
+                use_xnnpack=args.use_xnnpack,
+                adb=args.adb,
+            )
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     raise UserError(f"--target: expected 'host' or 'adb:SERIAL', got {args.target!r}")
 
 
@@ -101,31 +93,9 @@ def open_table(path: Path, resume: bool, backend: Backend, precision: str) -> La
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for flag in ("resolution", "threads", "limit"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise UserError(f"--{flag}: must be positive, got {value}")
-    backend = make_backend(args)
-    out = Path(
-        args.out
-        or f"{args.target.replace(':', '_')}-{args.space}-{args.resolution}-{args.precision}-t{args.threads}.jsonl"
-    )
-    try:
-        table = open_table(out, args.resume, backend, args.precision)
-    except DeviceError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    blocks = space_blocks(args.space, args.resolution, args.precision)
-    todo = [block for block in blocks if block.key not in table]
-    if args.limit is not None:
-        todo = todo[: args.limit]
-    console = Console(stderr=True)
-    console.print(
-        f"{args.space} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
-        f"{len(blocks) - len(table.coverage(blocks).missing)} already in {out}, measuring {len(todo)}"
-    )
+def measure_blocks(backend: Backend, todo: list[Block], table: LatencyTable, out: Path, console: Console):
+    """Time each block and save the table after every row. Returns the blocks that failed
+    (with why); a DeviceError propagates, with every row measured so far already on disk."""
     failed: list[tuple[Block, str]] = []
     columns = (
         TextColumn("{task.description}"),
@@ -137,27 +107,53 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory() as scratch, Progress(*columns, console=console) as progress:
         task = progress.add_task("measuring", total=len(todo))
-        model_path = Path(scratch) / "block.tflite"
-        for block in todo:
+        for number, block in enumerate(todo):
+            model_path = Path(scratch) / f"block{number:04d}.tflite"
             model_path.write_bytes(emit_block(block))
             try:
                 timing = backend.time_model(model_path)
             except BlockError as exc:
                 failed.append((block, str(exc)))
                 progress.console.print(f"[yellow]skipped[/] {block.key}: {exc}")
-                progress.advance(task)
-                continue
-            except DeviceError as exc:
-                progress.stop()
-                print(f"{PROG}: error: {exc} ({len(table)} rows kept in {out}; rerun with --resume)", file=sys.stderr)
-                return 1
-            table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
-            table.save(out)  # every row is on disk before the next one starts
+            else:
+                table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
+                table.save(out)  # every row is on disk before the next one starts
+            finally:
+                model_path.unlink()
             progress.advance(task)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for flag in ("resolution", "threads", "limit"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag}: must be positive, got {value}")
+    backend = make_backend(args)
+    default_name = f"{args.target.replace(':', '_')}-{args.space}-{args.resolution}-{args.precision}-t{args.threads}"
+    out = Path(args.out or f"{default_name}.jsonl")
+    console = Console(stderr=True)
+    try:
+        table = open_table(out, args.resume, backend, args.precision)
+        blocks = space_blocks(get_space(args.space), args.resolution, args.precision)
+        missing = [block for block in blocks if block.key not in table]
+        todo = missing[: args.limit]
+        console.print(
+            f"{args.space} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
+            f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
+        )
+        failed = measure_blocks(backend, todo, table, out, console)
+    except DeviceError as exc:
+        kept = f" ({len(LatencyTable.load(out))} rows kept in {out}; rerun with --resume)" if out.exists() else ""
+        print(f"{PROG}: error: {exc}{kept}", file=sys.stderr)
+        return 1
+    finally:
+        getattr(backend, "close", lambda: None)()
     if not out.exists():
         table.save(out)
-    missing = len(table.coverage(blocks).missing)
-    console.print(f"{out}: {len(table)} rows; {len(blocks) - missing}/{len(blocks)} blocks of {args.space} covered")
+    covered = len(blocks) - len(table.coverage(blocks).missing)
+    console.print(f"{out}: {len(table)} rows; {covered}/{len(blocks)} blocks of {args.space} covered")
     for block, reason in failed:
         console.print(f"[red]failed[/] {block.key}: {reason}")
     return 1 if failed else 0

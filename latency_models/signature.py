@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from search_spaces.arch_spec import ArchSpec, Layer, layer_from_dict, layer_to_dict
+from search_spaces.space import ChoiceSpace
 
 PRECISIONS = ("fp32", "int8")
 
@@ -68,3 +69,18 @@ def block_key(layer: Layer, in_shape: tuple[int, int, int], precision: str) -> s
 def spec_blocks(spec: ArchSpec, precision: str = "fp32") -> list[Block]:
     """Every layer of the spec (stem, body, head, classifier) as a block, in order."""
     return [Block(s.layer, s.in_shape, precision) for s in spec.shapes]
+
+
+def space_blocks(
+    space: ChoiceSpace, resolution: int | None = None, precision: str = "fp32", where: dict[str, Any] | None = None
+) -> list[Block]:
+    """Every distinct block of the space, its networks built at `resolution` (default: each
+    choice's own), in a stable order. `where` keeps only the choices with those values, e.g.
+    {"width": 1.2} for the blocks of Once-for-All's w1.2 supernet."""
+    blocks: dict[str, Block] = {}
+    for choices in space.covering_choices():
+        values = space.values(choices)
+        if all(values[name] == value for name, value in (where or {}).items()):
+            for block in spec_blocks(space.materialize(choices, resolution=resolution), precision):
+                blocks.setdefault(block.key, block)
+    return list(blocks.values())

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from latency_models.measure import space_blocks
+from latency_models.signature import space_blocks
 from latency_models.table import LatencyTable
+from search_spaces import get_space
 
 MEASURE = [sys.executable, "-m", "latency_models.measure", "--target", "host"]
 
@@ -30,7 +31,7 @@ def test_measures_blocks_into_a_table(tmp_path):
     assert table.metadata.runtime_version.startswith("ai-edge-litert")
     for row in table.rows.values():
         assert row.median_ms > 0 and row.count == 250 and row.block.precision == "fp32"
-    expected = {b.key for b in space_blocks("fbnet_cifar", 32, "fp32")[:6]}
+    expected = {b.key for b in space_blocks(get_space("fbnet_cifar"), 32)[:6]}
     assert set(table.rows) == expected
 
 
@@ -48,7 +49,7 @@ def test_killed_run_resumes_without_remeasuring_or_losing_rows(tmp_path):
     os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up: as if the machine died
     process.wait()
     before = LatencyTable.load(out)  # whatever moment it died, the file is a valid table
-    assert 4 <= len(before) < len(space_blocks("mbv3", 224, "fp32"))
+    assert 4 <= len(before) < len(space_blocks(get_space("mbv3"), 224))
     result = measure("--space", "mbv3", "--resolution", "224", "--out", str(out), "--resume", "--limit", "3")
     assert result.returncode == 0, result.stderr
     after = LatencyTable.load(out)
@@ -90,3 +91,46 @@ def test_resume_refuses_a_corrupt_table(tmp_path):
     )
     result = measure("--space", "fbnet_cifar", "--out", str(out), "--resume")
     assert result.returncode == 2 and "line 2 is not valid JSON" in result.stderr
+
+
+def test_phone_run_keeps_rows_through_a_failing_model_and_a_dying_device(tmp_path):
+    """Against the fake adb (tests/fake_adb): the second block fails to run and is skipped, the
+    device drops off after three more benchmark runs; the rows measured stay, and --resume completes the table."""
+    fake = os.path.join(os.path.dirname(__file__), "fake_adb")
+    root = tmp_path / "phone"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_ADB_")}
+    env.update(FAKE_ADB_ROOT=str(root), PATH=f"{fake}{os.pathsep}{env.get('PATH', '')}")
+    out = tmp_path / "pixel4.jsonl"
+    args = [
+        sys.executable,
+        "-m",
+        "latency_models.measure",
+        "--target",
+        "adb:FAKE0PIXEL4",
+        "--cpu-mask",
+        "80",
+        "--space",
+        "fbnet_cifar",
+        "--resolution",
+        "32",
+        "--out",
+        str(out),
+    ]
+    first = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "FAKE_ADB_FAIL_MODEL": "block0001", "FAKE_ADB_DIE_AFTER": "3"},
+    )
+    assert first.returncode == 1
+    assert "skipped" in first.stderr and "offline" in first.stderr and "3 rows kept" in first.stderr
+    kept = LatencyTable.load(out)
+    assert len(kept) == 3 and kept.metadata.device == "Google Pixel 4" and kept.metadata.threads == 1
+    (root / "offline").unlink()  # the fake's state: plug the phone back in
+    second = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300, env=env)
+    assert second.returncode == 0, second.stderr
+    done = LatencyTable.load(out)
+    assert done.coverage(space_blocks(get_space("fbnet_cifar"), 32)).complete
+    assert all(done.rows[key] == row for key, row in kept.rows.items())
