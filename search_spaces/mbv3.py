@@ -30,7 +30,7 @@ class MobileNetV3Space(ChoiceSpace):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3):
         self.num_classes = num_classes
         self.in_channels = in_channels
-        dims = [Dimension("resolution", RESOLUTIONS), Dimension("width", WIDTHS)]
+        dims = [Dimension("resolution", RESOLUTIONS, shared=True), Dimension("width", WIDTHS, shared=True)]
         depth_index = {}
         for s in range(len(STAGE_WIDTHS)):
             depth_index[s] = len(dims)

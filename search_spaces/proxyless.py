@@ -28,7 +28,7 @@ class ProxylessSpace(ChoiceSpace):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, resolutions: tuple[int, ...] = (224,)):
         self.num_classes = num_classes
         self.in_channels = in_channels
-        dims = [Dimension("resolution", tuple(resolutions))]
+        dims = [Dimension("resolution", tuple(resolutions), shared=True)]
         for s, (_, blocks, _) in enumerate(STAGES):
             for b in range(blocks):
                 dims.append(Dimension(f"stage{s}.block{b}", MB_OPS if b == 0 else MB_OPS + (SKIP,)))

@@ -41,11 +41,14 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 @dataclass(frozen=True)
 class Dimension:
     """One categorical decision. `gate` = (index of a depth dimension, block index): the
-    dimension is active only when that depth's chosen value exceeds the block index."""
+    dimension is active only when that depth's chosen value exceeds the block index.
+    `shared`: a decision every block sees (input resolution, width multiplier), as opposed to
+    one that shapes a single block (its kernel, its expansion, its op)."""
 
     name: str
     options: tuple[Any, ...]
     gate: tuple[int, int] | None = None
+    shared: bool = False
 
 
 class SearchSpace(Protocol):

@@ -1,0 +1,138 @@
+"""Block features for the latency predictor, computed from the block signature alone.
+
+Two views of a block:
+- `basis`: work terms whose sum, each times a learned non-negative cost, is a physically
+  meaningful latency (MACs by kind of op, activation bytes moved, number of ops, elementwise
+  work). These make predictions extrapolate sensibly to blocks never measured.
+- `descriptor`: log-scaled shapes and one-hot kinds, the input of a small correction network
+  that captures what the linear costs miss (kernel-size effects, cache sizes, odd shapes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from latency_models.signature import Block
+from search_spaces.arch_spec import (
+    ACTIVATIONS,
+    Conv,
+    Dense,
+    DWSeparable,
+    GlobalPool,
+    Identity,
+    MBConv,
+    Pool,
+    layer_output_shape,
+)
+from search_spaces.graph import layer_cost
+
+OPS = ("conv", "dwsep", "mbconv", "pool", "global_pool", "identity", "dense")
+BASIS = (
+    "ops",  # TFLite operators the block lowers to (per-op dispatch cost)
+    "dense_macs",  # 1x1 convolutions and fully connected layers (M)
+    "spatial_macs",  # kxk full convolutions, k > 1 (M)
+    # Depthwise MACs (M) by kernel size: XNNPACK and phone kernels have a tuned routine per size
+    # (3x3 and 5x5), and 7x7 takes a slower generic path, so one price per MAC cannot fit all.
+    "depthwise_macs_k3",
+    "depthwise_macs_k5",
+    "depthwise_macs_k7",
+    "act_mbytes",  # activation bytes read and written by the block's ops (MB, fp32 width)
+    "elementwise_m",  # elements through non-fused activations, SE scaling, residual adds (M)
+    "weight_mbytes",  # weight bytes (MB)
+)
+
+
+def _depthwise(kernel: int) -> str:
+    return "depthwise_macs_k3" if kernel <= 3 else "depthwise_macs_k5" if kernel <= 5 else "depthwise_macs_k7"
+
+
+def _work(block: Block) -> dict[str, float]:
+    layer, (h, w, c) = block.layer, block.in_shape
+    ho, wo, co = layer_output_shape(layer, block.in_shape)
+    out = dict.fromkeys(BASIS, 0.0)
+    size_in, size_out = h * w * c, ho * wo * co
+    cost = layer_cost(layer, block.in_shape, (ho, wo, co))
+    out["weight_mbytes"] = cost.params * 4 / 1e6
+    unfused = 1.0 if getattr(layer, "activation", "none") in ("hswish", "swish") else 0.0
+    if isinstance(layer, Conv):
+        kind = "dense_macs" if layer.kernel == 1 else "spatial_macs"
+        out[kind] = cost.macs / 1e6
+        out["ops"] = 1 + unfused
+        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
+        out["elementwise_m"] = unfused * size_out / 1e6
+    elif isinstance(layer, DWSeparable):
+        out[_depthwise(layer.kernel)] = ho * wo * layer.kernel**2 * c / 1e6
+        out["dense_macs"] = ho * wo * c * co / 1e6
+        out["ops"] = 2 * (1 + unfused)
+        out["act_mbytes"] = (size_in + 3 * ho * wo * c + size_out) * 4 / 1e6
+        out["elementwise_m"] = unfused * (ho * wo * c + size_out) / 1e6
+    elif isinstance(layer, MBConv):
+        mid_in, mid_out = h * w * layer.mid_ch, ho * wo * layer.mid_ch
+        depthwise = mid_out * layer.kernel**2 / 1e6
+        out[_depthwise(layer.kernel)] = depthwise
+        out["dense_macs"] = (cost.macs / 1e6) - depthwise
+        ops, moved, elementwise = 2, size_in + mid_out + mid_out + size_out, 0.0
+        if layer.expand_conv:
+            ops += 1 + unfused
+            moved += size_in + 2 * mid_in
+            elementwise += unfused * mid_in
+        ops += unfused
+        elementwise += unfused * mid_out
+        if layer.se_ch:
+            ops += 5
+            moved += 3 * mid_out
+            elementwise += mid_out
+        if layer.has_residual:
+            ops += 1
+            moved += 3 * size_out
+            elementwise += size_out
+        out["ops"] = ops
+        out["act_mbytes"] = moved * 4 / 1e6
+        out["elementwise_m"] = elementwise / 1e6
+    elif isinstance(layer, (Pool, GlobalPool)):
+        out["ops"] = 1
+        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
+        out["elementwise_m"] = size_in * (layer.kernel**2 / layer.stride**2 if isinstance(layer, Pool) else 1) / 1e6
+    elif isinstance(layer, Identity):
+        # Priced as a copy: measured tables time a skip as one (HW-NAS-Bench's Skip op).
+        out["ops"] = 1
+        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
+    elif isinstance(layer, Dense):
+        out["dense_macs"] = cost.macs / 1e6
+        out["ops"] = 2 + unfused  # reshape + fully connected
+        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
+    return out
+
+
+def basis(block: Block) -> np.ndarray:
+    work = _work(block)
+    return np.array([work[name] for name in BASIS], dtype=np.float32)
+
+
+def descriptor(block: Block) -> np.ndarray:
+    layer, (h, w, c) = block.layer, block.in_shape
+    ho, wo, co = layer_output_shape(layer, block.in_shape)
+    kernel = getattr(layer, "kernel", 1)
+    mid = getattr(layer, "mid_ch", c)
+    values = [
+        math.log2(h * w),
+        math.log2(c),
+        math.log2(co),
+        math.log2(mid),
+        math.log2(max(ho * wo, 1)),
+        kernel / 7,
+        getattr(layer, "stride", 1) - 1,
+        getattr(layer, "expansion", 1.0) / 6,
+        1.0 if getattr(layer, "se_ch", 0) else 0.0,
+        1.0 if getattr(layer, "groups", 1) > 1 else 0.0,
+        1.0 if isinstance(layer, MBConv) and layer.has_residual else 0.0,
+        1.0 if block.precision == "int8" else 0.0,
+    ]
+    values += [1.0 if layer.op == op else 0.0 for op in OPS]
+    values += [1.0 if getattr(layer, "activation", "none") == a else 0.0 for a in ACTIVATIONS]
+    return np.array(values, dtype=np.float32)
+
+
+DESCRIPTOR_SIZE = 12 + len(OPS) + len(ACTIVATIONS)

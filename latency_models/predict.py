@@ -1,0 +1,60 @@
+"""`python -m latency_models.predict --target pixel4 (--arch SPEC.json | --zoo NAME)`: the
+predicted latency of one network on one device, in ms (per block with --json)."""
+
+from __future__ import annotations
+
+import json
+
+from latency_models.devices import UnknownTarget, load_predictor
+from latency_models.predictor import PredictorError
+from latency_models.signature import PRECISIONS
+from search_spaces.cli import ArgumentParser, UserError, read_spec, run
+from search_spaces.zoo import ZOO
+from search_spaces.zoo import get as zoo_model
+
+PROG = "python -m latency_models.predict"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog=PROG, description="Predict a network's latency on a device.")
+    parser.add_argument("--target", required=True, help="device profile (see `python -m latency_models.devices`)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", help="architecture spec JSON")
+    which.add_argument("--zoo", help="a published model by name (see `python -m search_spaces.zoo list`)")
+    parser.add_argument("--resolution", type=int, help="with --zoo: input resolution (default: the published one)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="float32 or int8 model")
+    parser.add_argument("--json", action="store_true", help="print the prediction with a per-block breakdown as JSON")
+    args = parser.parse_args(argv)
+    if args.zoo is not None and args.zoo not in ZOO:
+        raise UserError(f"unknown zoo model {args.zoo!r} (see `python -m search_spaces.zoo list`)")
+    if args.resolution is not None and args.resolution < 1:
+        raise UserError(f"--resolution: must be positive, got {args.resolution}")
+    spec = read_spec(args.arch) if args.arch else zoo_model(args.zoo, resolution=args.resolution)
+    try:
+        predictor = load_predictor(args.target, args.precision)
+    except (UnknownTarget, PredictorError) as exc:
+        raise UserError(str(exc)) from None
+    ms = predictor.spec_ms(spec, args.precision)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "target": args.target,
+                    "precision": args.precision,
+                    "arch": spec.name or spec.content_hash(),
+                    "content_hash": spec.content_hash(),
+                    "predicted_ms": ms,
+                    "network_overhead_ms": predictor.network_overhead_ms,
+                    "blocks": predictor.breakdown(spec, args.precision),
+                    "profile": predictor.metadata,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"{ms:.2f} ms  ({spec.name or spec.content_hash()} on {args.target}, {args.precision})")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

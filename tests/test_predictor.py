@@ -1,0 +1,167 @@
+"""The learned latency predictor: fitting, generalisation, files, batch prediction, profiles."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from latency_models.batch import SpaceLatency
+from latency_models.devices import UnknownTarget, load_predictor
+from latency_models.features import BASIS, basis
+from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
+from latency_models.signature import space_blocks, spec_blocks
+from latency_models.table import LatencyRow, LatencyTable, TableMetadata
+from search_spaces import get_space
+from search_spaces.zoo import get
+
+# A made-up device whose true cost is linear in the work terms (ms per unit of each term).
+TRUE_COSTS = np.array([0.004, 0.012, 0.02, 0.05, 0.09, 0.3, 0.01, 0.03, 0.002])
+OVERHEAD = 0.01
+
+
+def true_ms(block):
+    return float(basis(block) @ TRUE_COSTS)
+
+
+def synthetic_table(blocks):
+    rows = [LatencyRow(b, true_ms(b) + OVERHEAD, true_ms(b) + OVERHEAD, 0.0, 100) for b in blocks]
+    return LatencyTable(TableMetadata(device="synthetic", precision="fp32"), rows)
+
+
+@pytest.fixture(scope="module")
+def mbv3_blocks():
+    return space_blocks(get_space("mbv3"), 224)
+
+
+@pytest.fixture(scope="module")
+def fitted(mbv3_blocks):
+    return fit(synthetic_table(mbv3_blocks), steps=1500)
+
+
+def test_costs_cover_every_basis_term():
+    assert len(TRUE_COSTS) == len(BASIS)
+
+
+def test_fits_the_table(fitted, mbv3_blocks):
+    predicted = fitted.block_ms(mbv3_blocks) + fitted.standalone_overhead_ms
+    measured = np.array([true_ms(b) + OVERHEAD for b in mbv3_blocks])
+    assert np.mean(np.abs(predicted / measured - 1) <= 0.10) >= 0.95
+
+
+def test_predicts_blocks_it_never_saw(mbv3_blocks):
+    """Fitted on the mbv3 blocks at 224, it prices the proxyless space's blocks and mbv3 at 160."""
+    predictor = fit(synthetic_table(mbv3_blocks), steps=1500)
+    unseen = [
+        b
+        for b in space_blocks(get_space("proxyless"), 224) + space_blocks(get_space("mbv3"), 160)
+        if b.key not in {m.key for m in mbv3_blocks}
+    ]
+    assert len(unseen) > 100
+    predicted = predictor.block_ms(unseen)
+    measured = np.array([true_ms(b) for b in unseen])
+    assert np.mean(np.abs(predicted / measured - 1) <= 0.25) >= 0.9
+
+
+def test_network_terms_calibrate_from_whole_networks(fitted):
+    """Networks that run 1.3x their blocks' sum plus 0.4 ms: a few measurements recover that."""
+    space = get_space("mbv3")
+    rng = np.random.default_rng(0)
+    specs = [space.materialize(space.sample(rng), resolution=224) for _ in range(20)]
+
+    def network_ms(spec):
+        return 1.3 * sum(true_ms(b) for b in spec_blocks(spec)) + 0.4
+
+    calibrated = fit(
+        None,
+        [Measurement(s, network_ms(s)) for s in specs[:8]],
+        init=fitted,
+        trainable=("net_log_scale", "net_overhead", "net_costs"),
+        steps=1500,
+    )
+    errors = [calibrated.spec_ms(s) / network_ms(s) - 1 for s in specs[8:]]
+    assert np.max(np.abs(errors)) < 0.05
+    assert np.allclose(calibrated.params["log_costs"], fitted.params["log_costs"])  # frozen stayed put
+
+
+def test_save_load_round_trip(tmp_path, fitted):
+    path = tmp_path / "p.json"
+    fitted.save(path)
+    loaded = LatencyPredictor.load(path)
+    spec = get("mnasnet_a1")
+    assert loaded.spec_ms(spec) == pytest.approx(fitted.spec_ms(spec), rel=1e-9)
+    assert json.loads(path.read_text())["kind"] == "latency_predictor"  # JSON, not pickle
+
+
+def test_bad_predictor_files(tmp_path, fitted):
+    data = fitted.to_dict()
+    data["basis"] = data["basis"][:-1]
+    with pytest.raises(PredictorError, match="other features"):
+        LatencyPredictor.from_dict(data)
+    with pytest.raises(PredictorError, match="not a latency predictor"):
+        LatencyPredictor.from_dict({"kind": "latency_table"})
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(PredictorError, match="not JSON"):
+        LatencyPredictor.load(tmp_path / "bad.json")
+
+
+def test_breakdown_adds_up(fitted):
+    spec = get("mobilenet_v3_large_1.0")
+    parts = fitted.breakdown(spec)
+    assert len(parts) == len(spec.shapes)
+    assert sum(p["ms"] for p in parts) + fitted.network_overhead_ms == pytest.approx(fitted.spec_ms(spec))
+
+
+@pytest.mark.parametrize("name", ["mbv3", "proxyless", "fbnet", "fbnet_cifar"])
+def test_batch_prediction_equals_one_by_one(fitted, name):
+    space = get_space(name)
+    batch = SpaceLatency(fitted, space)
+    rng = np.random.default_rng(1)
+    choices = [space.sample(rng) for _ in range(100)]
+    one_by_one = np.array([fitted.spec_ms(space.materialize(c)) for c in choices])
+    assert np.allclose(batch(np.array(choices)), one_by_one, rtol=1e-5)
+
+
+def test_bundled_profiles_load_and_disagree_sensibly():
+    spec = get("mobilenet_v2_1.0")
+    note10, pixel1 = load_predictor("note10").spec_ms(spec), load_predictor("pixel1").spec_ms(spec)
+    assert 5 < note10 < 100 and 20 < pixel1 < 300
+    assert pixel1 > note10  # a 2016 phone is slower than a 2019 one
+
+
+def test_unknown_targets(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_HOME", str(tmp_path))
+    with pytest.raises(UnknownTarget, match="unknown target 'pixel99'.*note10"):
+        load_predictor("pixel99")
+    with pytest.raises(UnknownTarget, match="python -m latency_models.measure --target host"):
+        load_predictor("host")
+    with pytest.raises(UnknownTarget, match="no int8 profile"):
+        load_predictor("pixel1", "int8")
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_predict_cli():
+    result = run_cli("latency_models.predict", "--target", "note10", "--zoo", "mobilenet_v3_large_1.0", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["predicted_ms"] == pytest.approx(load_predictor("note10").spec_ms(get("mobilenet_v3_large_1.0")))
+    assert len(data["blocks"]) == len(get("mobilenet_v3_large_1.0").shapes)
+    for args, message in (
+        (("--target", "pixel99", "--zoo", "mnasnet_a1"), "unknown target 'pixel99'"),
+        (("--target", "note10", "--zoo", "resnet"), "unknown zoo model 'resnet'"),
+        (("--target", "note10", "--arch", "/nonexistent.json"), "cannot read /nonexistent.json"),
+        (("--target", "note10"), "one of the arguments --arch --zoo is required"),
+    ):
+        result = run_cli("latency_models.predict", *args)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_devices_cli_lists_profiles():
+    result = run_cli("latency_models.devices", "--json")
+    assert result.returncode == 0
+    targets = {row["target"] for row in json.loads(result.stdout)}
+    assert {"note10", "pixel1", "pixel3", "host"} <= targets
