@@ -1,0 +1,79 @@
+"""`latency_models.evaluate` end to end on a tiny space, and its input errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from latency_models.evaluate import kendall_tau, scores
+
+
+def test_kendall_tau_and_scores():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    assert kendall_tau(a, a) == 1.0 and kendall_tau(a, -a) == -1.0
+    s = scores(np.array([1.04, 2.16, 2.76]), np.array([1.0, 2.0, 3.0]))
+    assert s["within_5pct"] == pytest.approx(1 / 3) and s["within_10pct"] == pytest.approx(1.0)
+    assert s["rmspe"] == pytest.approx(np.sqrt((0.04**2 + 0.08**2 + 0.08**2) / 3))
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_evaluate_measures_scores_plots_and_keeps_the_host_predictor(tmp_path):
+    table = tmp_path / "t.jsonl"
+    measured = run(
+        "latency_models.measure",
+        "--target",
+        "host",
+        "--space",
+        "fbnet_cifar",
+        "--resolution",
+        "32",
+        "--out",
+        str(table),
+    )
+    assert measured.returncode == 0, measured.stderr
+    out = tmp_path / "eval"
+    args = [
+        "latency_models.evaluate",
+        "--space",
+        "fbnet_cifar",
+        "--resolution",
+        "32",
+        "--n",
+        "5",
+        "--calibrate",
+        "3",
+        "--no-zoo",
+        "--table",
+        str(table),
+        "--out",
+        str(out),
+        "--json",
+    ]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    subnets = report["sets"]["subnets"]
+    assert subnets["learned_predictor"]["n"] == 5 and subnets["table_sum"]["n"] == 5
+    assert 0 <= subnets["learned_predictor"]["within_10pct"] <= 1
+    assert (out / "predicted_vs_measured_subnets.png").stat().st_size > 10_000
+    assert len(json.loads((out / "measurements.json").read_text())) == 8
+    again = run(*args)  # everything is measured already: nothing is timed twice
+    assert again.returncode == 0 and json.loads(again.stdout)["sets"] == report["sets"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--target", "pixel4"), "only 'host' works"),
+        (("--n", "0"), "--n: must be positive"),
+        (("--table", "/nonexistent/t.jsonl"), "no latency table at /nonexistent/t.jsonl"),
+    ],
+)
+def test_bad_input(args, message):
+    result = run("latency_models.evaluate", *args)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
