@@ -13,6 +13,8 @@ from pathlib import Path
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 EXIT_USAGE = 2
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class UserError(Exception):
@@ -57,6 +59,7 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the file from other users
         with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
             handle.write(content)
             handle.flush()
