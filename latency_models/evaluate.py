@@ -39,12 +39,10 @@ NETWORK_PARAMS = ("net_log_scale", "net_overhead", "net_costs")
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-a: agreement of the orderings of two sequences (1 = same order)."""
-    n = len(a)
-    if n < 2:
-        return float("nan")
-    i, j = np.triu_indices(n, k=1)
-    return float(np.sum(np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])) / len(i))
+    """Kendall's tau-b: agreement of the orderings of two sequences (1 = same order)."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
 
 
 def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
