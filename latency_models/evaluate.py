@@ -26,7 +26,7 @@ from rich.table import Table
 from latency_models.devices import host_predictor_path, host_table_path
 from latency_models.host import HostBackend
 from latency_models.predictor import Measurement, fit
-from latency_models.signature import PRECISIONS, spec_blocks
+from latency_models.signature import PRECISIONS, space_blocks, spec_blocks
 from latency_models.table import LatencyTable, TableError
 from latency_models.tflite.emit import emit_spec
 from search_spaces import SPACES, ArchSpec, get_space
@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(str(exc)) from None
 
     space = get_space(args.space)
+    missing = table.coverage(space_blocks(space, args.resolution, args.precision)).missing
+    if missing:
+        raise UserError(
+            f"{table_path} lacks {len(missing)} blocks of {args.space} at {args.resolution} px {args.precision} "
+            f"(a table of another space or resolution, or an unfinished one: complete it with latency_models.measure "
+            f"--space {args.space} --resolution {args.resolution} --out {table_path} --resume)"
+        )
     rng = np.random.default_rng(args.seed)
     scored = [space.materialize(space.sample(rng), resolution=args.resolution) for _ in range(args.n)]
     scored = [s.with_name(f"{args.space}-{i}") for i, s in enumerate(scored)]

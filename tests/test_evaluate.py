@@ -77,3 +77,25 @@ def test_evaluate_measures_scores_plots_and_keeps_the_host_predictor(tmp_path):
 def test_bad_input(args, message):
     result = run("latency_models.evaluate", *args)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_table_of_another_space_is_refused(tmp_path):
+    table = tmp_path / "fbnet.jsonl"
+    assert (
+        run(
+            "latency_models.measure",
+            "--target",
+            "host",
+            "--space",
+            "fbnet_cifar",
+            "--resolution",
+            "32",
+            "--limit",
+            "3",
+            "--out",
+            str(table),
+        ).returncode
+        == 0
+    )
+    result = run("latency_models.evaluate", "--space", "mbv3", "--table", str(table), "--out", str(tmp_path / "e"))
+    assert result.returncode == 2 and "lacks 192 blocks of mbv3 at 224 px" in result.stderr
