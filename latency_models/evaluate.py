@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     calibration = [
         space.materialize(space.sample(calibration_rng), resolution=args.resolution) for _ in range(args.calibrate)
     ]
+
     zoo = [] if args.no_zoo else [zoo_model(name) for name in ZOO]
 
     out = Path(args.out)
