@@ -52,6 +52,14 @@ def user_profiles_dir() -> Path:
     return nas_home() / "profiles"
 
 
+def measure_command(out: Path, precision: str = "fp32", space: str = "mbv3", resolution: int = 224) -> str:
+    """The command that measures a host table at `out`."""
+    return (
+        f"python -m latency_models.measure --target host --space {space} --resolution {resolution} "
+        f"--precision {precision} --out {out}"
+    )
+
+
 def bundled() -> dict[tuple[str, str], Path]:
     """(device, precision) -> predictor file: the bundled ones, then the user's own."""
     out = {}
@@ -91,7 +99,7 @@ def _host_predictor(precision: str) -> LatencyPredictor:
     if not table_path.exists():
         raise UnknownTarget(
             f"no latency table for this CPU ({cpu_model()}) at {table_path}; measure one with: "
-            f"python -m latency_models.measure --target host --space mbv3 --precision {precision} --out {table_path}"
+            + measure_command(table_path, precision)
         )
     try:
         table = LatencyTable.load(table_path)
@@ -122,10 +130,7 @@ def describe_profiles() -> list[dict]:
                 "target": "host",
                 "precision": precision,
                 "soc": cpu_model(),
-                "status": "ready"
-                if table.exists()
-                else f"not measured: python -m latency_models.measure --target host "
-                f"--precision {precision} --out {table}",
+                "status": "ready" if table.exists() else f"not measured: {measure_command(table, precision)}",
             }
         )
     return rows

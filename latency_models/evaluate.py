@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from latency_models.devices import host_predictor_path, host_table_path
+from latency_models.devices import host_predictor_path, host_table_path, measure_command
 from latency_models.host import HostBackend
 from latency_models.predictor import Measurement, fit
 from latency_models.signature import PRECISIONS, space_blocks, spec_blocks
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     table_path = Path(args.table) if args.table else host_table_path(args.precision)
     if not table_path.exists():
         raise UserError(
-            f"no latency table at {table_path}; measure one with: python -m latency_models.measure --target host "
-            f"--space {args.space} --precision {args.precision} --resolution {args.resolution} --out {table_path}"
+            f"no latency table at {table_path}; measure one with: "
+            + measure_command(table_path, args.precision, args.space, args.resolution)
         )
     try:
         table = LatencyTable.load(table_path)

@@ -159,8 +159,22 @@ class MBConv:
         return self.stride == 1 and self.in_ch == self.out_ch
 
 
+class _KeepsChannels:
+    """Layers that pass their `channels` through unchanged."""
+
+    channels: int
+
+    @property
+    def in_ch(self) -> int:
+        return self.channels
+
+    @property
+    def out_ch(self) -> int:
+        return self.channels
+
+
 @dataclass(frozen=True)
-class Pool:
+class Pool(_KeepsChannels):
     """Local pooling window (kernel, stride) over `channels` channels."""
 
     op: ClassVar[str] = "pool"
@@ -174,17 +188,9 @@ class Pool:
         _check_choice(self.op, "kind", self.kind, POOL_KINDS)
         _check_kernel_stride(self.op, self.kernel, self.stride)
 
-    @property
-    def in_ch(self) -> int:
-        return self.channels
-
-    @property
-    def out_ch(self) -> int:
-        return self.channels
-
 
 @dataclass(frozen=True)
-class GlobalPool:
+class GlobalPool(_KeepsChannels):
     """Global average pooling to 1x1 (keeps the channel dimension)."""
 
     op: ClassVar[str] = "global_pool"
@@ -193,17 +199,9 @@ class GlobalPool:
     def __post_init__(self) -> None:
         _check_int(self.op, "channels", self.channels)
 
-    @property
-    def in_ch(self) -> int:
-        return self.channels
-
-    @property
-    def out_ch(self) -> int:
-        return self.channels
-
 
 @dataclass(frozen=True)
-class Identity:
+class Identity(_KeepsChannels):
     """A no-op layer: a searched "skip" that keeps the shape. It computes nothing, but it stays
     in the spec because measured tables (HW-NAS-Bench's FBNet one) time it as an op."""
 
@@ -212,14 +210,6 @@ class Identity:
 
     def __post_init__(self) -> None:
         _check_int(self.op, "channels", self.channels)
-
-    @property
-    def in_ch(self) -> int:
-        return self.channels
-
-    @property
-    def out_ch(self) -> int:
-        return self.channels
 
 
 @dataclass(frozen=True)
