@@ -1,9 +1,10 @@
-"""Batch latency prediction over a whole search space, jit-compiled: millions of candidates
-per second, for the evolutionary search.
+"""Batch prediction of additive network metrics over a whole search space, jit-compiled:
+millions of candidates per second, for the evolutionary search.
 
-The predictor is additive (a network costs the sum of its blocks plus a constant), and in the
-spaces here a block depends only on its own decisions and on the shared ones (resolution,
-width). So for every assignment g of the shared decisions the latency splits exactly into
+Latency under the learned predictor, MACs and parameters are all additive (a network costs the
+sum of its blocks plus a constant), and in the spaces here a block depends only on its own
+decisions and on the shared ones (resolution, width). So for every assignment g of the shared
+decisions the metric splits exactly into
 
     latency(choices) = F[g] + sum over slots s active in choices of (A[g, s] + D[g, s, option_s])
 
@@ -11,19 +12,22 @@ where a slot is one block position (the dimensions gated by the same depth at th
 or one ungated per-block dimension), F is the network with every slot at its first option and
 every depth at its minimum, A the cost of switching an optional slot on, and D the cost of an
 option relative to the first. The tables are built once by pricing a few hundred probe
-networks with the predictor; prediction is then gathers and a sum.
+networks; prediction is then gathers and a sum.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from latency_models.predictor import LatencyPredictor
-from latency_models.signature import spec_blocks
+from latency_models.signature import Block, spec_blocks
+from search_spaces.arch_spec import layer_output_shape
+from search_spaces.graph import layer_cost
 from search_spaces.space import ChoiceSpace
 
 
@@ -33,9 +37,18 @@ class Slot:
     gate: tuple[int, int] | None  # (depth dimension, block index), or None: always present
 
 
-class SpaceLatency:
-    def __init__(self, predictor: LatencyPredictor, space: ChoiceSpace, precision: str = "fp32"):
-        self.space, self.precision, self.predictor = space, precision, predictor
+class AdditiveSpaceMetric:
+    """A metric that is a sum over a network's blocks plus a constant, tabulated over a space.
+    `price` gives each block's share; blocks are priced once and cached."""
+
+    def __init__(
+        self,
+        space: ChoiceSpace,
+        price: Callable[[Sequence[Block]], np.ndarray],
+        constant: float = 0.0,
+        precision: str = "fp32",
+    ):
+        self.space, self.precision, self.price, self.constant = space, precision, price, constant
         dims = space.dimensions
         self.shared = [i for i, d in enumerate(dims) if d.shared]
         gates = {d.gate[0] for d in dims if d.gate is not None}
@@ -51,13 +64,13 @@ class SpaceLatency:
     # --- tables ---------------------------------------------------------------------------------
 
     def _price(self, choices: list[int]) -> float:
-        """Predicted latency of one probe network (blocks priced once, then cached)."""
+        """The metric of one probe network."""
         blocks = spec_blocks(self.space.materialize(self.space.check(choices)), self.precision)
         missing = [b for b in blocks if b.key not in self._cache]
         if missing:
-            for block, ms in zip(missing, self.predictor.in_network_ms(missing)):
-                self._cache[block.key] = float(ms)
-        return sum(self._cache[b.key] for b in blocks) + self.predictor.network_overhead_ms
+            for block, value in zip(missing, self.price(missing)):
+                self._cache[block.key] = float(value)
+        return sum(self._cache[b.key] for b in blocks) + self.constant
 
     def _slot_options(self, slot: Slot) -> list[tuple[int, ...]]:
         return list(itertools.product(*(range(len(self.space.dimensions[i].options)) for i in slot.dims)))
@@ -121,7 +134,7 @@ class SpaceLatency:
         return g, options, active
 
     def __call__(self, choices: np.ndarray) -> np.ndarray:
-        """Latency (ms) of each row of `choices` ([N, dimensions] option indices)."""
+        """The metric of each row of `choices` ([N, dimensions] option indices)."""
         import jax
         import jax.numpy as jnp
 
@@ -134,3 +147,25 @@ class SpaceLatency:
 
             self._jitted = jax.jit(predict)
         return np.asarray(self._jitted(*self._index_arrays(choices)))
+
+
+class SpaceLatency(AdditiveSpaceMetric):
+    """Predicted latency (ms) of a device over a space."""
+
+    def __init__(self, predictor: LatencyPredictor, space: ChoiceSpace, precision: str = "fp32"):
+        self.predictor = predictor
+        super().__init__(space, predictor.in_network_ms, predictor.network_overhead_ms, precision)
+
+
+class SpaceCost(AdditiveSpaceMetric):
+    """MACs or parameters over a space (the counting convention of search_spaces.graph)."""
+
+    def __init__(self, space: ChoiceSpace, metric: str = "macs"):
+        if metric not in ("macs", "params"):
+            raise ValueError(f"metric: 'macs' or 'params', got {metric!r}")
+
+        def price(blocks: Sequence[Block]) -> np.ndarray:
+            costs = [layer_cost(b.layer, b.in_shape, layer_output_shape(b.layer, b.in_shape)) for b in blocks]
+            return np.array([getattr(c, metric) for c in costs], dtype=np.float64)
+
+        super().__init__(space, price)

@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from latency_models.batch import SpaceLatency
+from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.devices import UnknownTarget, load_predictor
 from latency_models.features import BASIS, basis
 from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
 from latency_models.signature import space_blocks, spec_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableMetadata
 from search_spaces import get_space
+from search_spaces.graph import count_macs, count_params
 from search_spaces.zoo import get
 
 # A made-up device whose true cost is linear in the work terms (ms per unit of each term).
@@ -121,6 +122,16 @@ def test_batch_prediction_equals_one_by_one(fitted, name):
     choices = [space.sample(rng) for _ in range(100)]
     one_by_one = np.array([fitted.spec_ms(space.materialize(c)) for c in choices])
     assert np.allclose(batch(np.array(choices)), one_by_one, rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["macs", "params"])
+def test_batch_macs_and_params_equal_the_graph_counts(metric):
+    space = get_space("mbv3")
+    rng = np.random.default_rng(2)
+    choices = [space.sample(rng) for _ in range(50)]
+    count = count_macs if metric == "macs" else count_params
+    exact = np.array([count(space.materialize(c)) for c in choices], dtype=np.float64)
+    assert np.allclose(SpaceCost(space, metric)(np.array(choices)), exact, rtol=1e-5)
 
 
 def test_bundled_profiles_load_and_disagree_sensibly():
