@@ -1,0 +1,154 @@
+"""Does the supernet rank subnets as training them alone would? Kendall tau, run once.
+
+  python benchmarks/supernet_ranking.py --supernet runs/default [--subnets 8] [--epochs 1]
+                                        [--out ranking.json]
+
+Picks --subnets subnets that span the space (the smallest, the largest, and the others at
+evenly spaced quantiles of proxy MACs among 2000 random samples), then for each:
+  - inherited: top-1 on the test split with the supernet's weights after batch-norm
+    recalibration (as python -m nas.evaluate reports it);
+  - stand-alone: top-1 after training the same network from scratch for --epochs with the
+    run's data, batch size, optimiser and schedule (plain Flax model, no weight sharing).
+Prints both, their ranks and Kendall's tau-b between the two lists. Long: every stand-alone
+training is a pass over the training set per epoch (about 5-10 minutes per subnet and epoch on
+2 CPU cores); --train-images shortens it for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import numpy as np
+from flax import nnx
+
+from nas.accuracy import Evaluator, calibration_images, plain_forward
+from nas.data import Batches, load_dataset
+from nas.model import SpecNet
+from nas.run import Run, load_supernet
+from nas.step import OptimConfig, init_state, make_mesh, make_optimizer, make_plain_train_step, shard_batch
+from nas.train import _subset, configure_cpu_devices
+from search_spaces.graph import count_macs
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b (ties in either list reduce the denominator)."""
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif da == db:
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = np.sqrt((concordant + discordant + ties_a) * (concordant + discordant + ties_b))
+    return float((concordant - discordant) / denominator) if denominator else float("nan")
+
+
+def spanning_subnets(layout, count: int, seed: int) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    pool = {layout.space.sample(rng) for _ in range(2000)}
+    ranked = sorted(pool, key=lambda c: count_macs(layout.materialize(c)))
+    chosen = [layout.smallest_choices]
+    for q in np.linspace(0, 1, count)[1:-1]:
+        chosen.append(ranked[int(round(q * (len(ranked) - 1)))])
+    chosen.append(layout.largest_choices)
+    return chosen
+
+
+def train_alone(spec, data, config, mesh, epochs: int, seed: int) -> tuple:
+    t = config.train
+    batches = Batches(data, t.batch_size, seed, t.augmentation, config.normalizer)
+    total = epochs * batches.steps_per_epoch
+    optim = OptimConfig(
+        learning_rate=t.learning_rate,
+        momentum=t.momentum,
+        weight_decay=t.weight_decay,
+        warmup_steps=round(t.warmup_epochs * batches.steps_per_epoch),
+        total_steps=total,
+        label_smoothing=t.label_smoothing,
+    )
+    graphdef, params, stats = nnx.split(SpecNet(spec, seed=seed), nnx.Param, nnx.BatchStat)
+    tx = make_optimizer(optim)
+    state = init_state(params, tx, mesh)
+    step = make_plain_train_step(graphdef, stats, tx, mesh, optim, data.num_classes)
+    for i in range(total):
+        images, labels = shard_batch(mesh, *batches.batch(i))
+        state, metrics = step(state, images, labels)
+    jax.block_until_ready(metrics)
+    return graphdef, state.params, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--supernet", required=True, help="run folder of a trained supernet")
+    parser.add_argument("--subnets", type=int, default=8, help="subnets to compare (>= 6 for the issue's check)")
+    parser.add_argument("--epochs", type=int, default=1, help="stand-alone training epochs (default 1)")
+    parser.add_argument("--train-images", type=int, help="stand-alone training on this many images only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--cpu-devices", default="auto", help="XLA devices on a CPU-only machine")
+    args = parser.parse_args()
+    configure_cpu_devices(args.cpu_devices)
+
+    run = Run.open(args.supernet)
+    config = run.config
+    data = _subset(load_dataset(config.train.data), config.train)
+    mesh = make_mesh()
+    trained = load_supernet(run, mesh)
+    layout = trained.layout
+    batch = max(mesh.size, 250 // mesh.size * mesh.size)
+    calib = calibration_images(data.train_x, 2000, config.train.seed)
+    inherited_eval = Evaluator(
+        trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch
+    )
+    alone_data = data
+    if args.train_images:
+        keep = np.random.default_rng([args.seed, 4]).permutation(len(data.train_y))[: args.train_images]
+        alone_data = type(data)(
+            data.name, data.train_x[keep], data.train_y[keep], data.test_x, data.test_y, data.classes
+        )
+    print(
+        f"{args.supernet} (step {trained.step}); stand-alone: {args.epochs} epoch(s) on {len(alone_data.train_y)} "
+        f"images; {mesh.size} device(s)",
+        flush=True,
+    )
+    print(f"{'subnet':>6} {'MMACs':>7} {'inherited':>10} {'alone':>8} {'seconds':>8}", flush=True)
+    rows = []
+    for index, choices in enumerate(spanning_subnets(layout, args.subnets, args.seed)):
+        spec = layout.materialize(choices)
+        began = time.perf_counter()
+        inherited = inherited_eval.top1(trained.params, layout.subnet(choices))
+        graphdef, params, stats = train_alone(spec, alone_data, config, mesh, args.epochs, args.seed)
+        alone_eval = Evaluator(
+            graphdef, stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch, forward=plain_forward
+        )
+        alone = alone_eval.top1(params, None)
+        seconds = time.perf_counter() - began
+        rows.append(
+            {
+                "choices": layout.space.values(choices),
+                "proxy_macs": count_macs(spec),
+                "inherited": inherited,
+                "alone": alone,
+                "seconds": seconds,
+            }
+        )
+        print(f"{index:>6} {count_macs(spec) / 1e6:7.1f} {inherited:10.2%} {alone:8.2%} {seconds:8.0f}", flush=True)
+    tau = kendall_tau([r["inherited"] for r in rows], [r["alone"] for r in rows])
+    print(f"Kendall tau (inherited vs stand-alone, {len(rows)} subnets): {tau:.3f}")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump({"supernet": args.supernet, "epochs": args.epochs, "tau": tau, "subnets": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

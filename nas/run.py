@@ -1,0 +1,207 @@
+"""A supernet run folder: everything needed to use a trained supernet without its command line.
+
+runs/NAME/config.json     schema-versioned: the supernet (space, its arguments, proxy
+                          resolution), the data (source, shape, classes, normalisation), the
+                          training settings and seed
+runs/NAME/checkpoints/    Orbax checkpoints by step: parameters and optimiser state
+runs/NAME/metrics.jsonl   one JSON object per line: training progress and evaluations
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+from nas.data import Normalizer
+from nas.supernet import SupernetConfig
+from search_spaces.cli import UserError, write_atomic
+
+SCHEMA_VERSION = 1
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting that shapes the result of training (so a resumed run repeats it)."""
+
+    data: str = "fashion-mnist"
+    epochs: int = 4  # fits the hour on 2 CPU cores: see nas/README.md
+    batch_size: int = 64
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    warmup_epochs: float = 0.3
+    label_smoothing: float = 0.1
+    random_subnets: int = 1
+    augmentation: str = "flip"
+    seed: int = 0
+    train_images: int | None = None  # use only the first N (after a seeded shuffle): quick runs
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    supernet: SupernetConfig
+    train: TrainConfig
+    data: dict[str, Any]  # the data set as trained on: name, sizes, shape, classes
+    normalizer: Normalizer
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "supernet": self.supernet.to_dict(),
+                "train": dataclasses.asdict(self.train),
+                "data": self.data,
+                "normalizer": dataclasses.asdict(self.normalizer),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> RunConfig:
+        try:
+            raw = json.loads(text)
+            if raw.get("schema_version") != SCHEMA_VERSION:
+                raise UserError(
+                    f"{where}: schema_version {raw.get('schema_version')!r}, this program reads {SCHEMA_VERSION}"
+                )
+            normalizer = raw["normalizer"]
+            return cls(
+                supernet=SupernetConfig.from_dict(raw["supernet"]),
+                train=TrainConfig(**raw["train"]),
+                data=raw["data"],
+                normalizer=Normalizer(tuple(normalizer["mean"]), tuple(normalizer["std"])),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
+
+
+class Run:
+    def __init__(self, path: str | os.PathLike, config: RunConfig):
+        self.path = Path(path)
+        self.config = config
+        self._manager: ocp.CheckpointManager | None = None
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: RunConfig) -> Run:
+        path = Path(path)
+        if (path / CONFIG).exists():
+            raise UserError(f"{path} already holds a run: pass --resume to continue it, or choose another --out")
+        write_atomic(path / CONFIG, config.to_json() + "\n")
+        return cls(path, config)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Run:
+        path = Path(path)
+        config_path = path / CONFIG
+        if not config_path.is_file():
+            raise UserError(f"{path}: not a supernet run (no {CONFIG}; train one with python -m nas.train)")
+        try:
+            text = config_path.read_text()
+        except OSError as exc:
+            raise UserError(f"cannot read {config_path}: {exc.strerror}") from None
+        return cls(path, RunConfig.from_json(text, str(config_path)))
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    @property
+    def manager(self) -> ocp.CheckpointManager:
+        if self._manager is None:
+            options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+            self._manager = ocp.CheckpointManager(
+                (self.path / CHECKPOINTS).absolute(), item_names=("params", "opt_state"), options=options
+            )
+        return self._manager
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, params: Any, opt_state: Any) -> None:
+        """Asynchronous: training goes on while the files are written. A save interrupted by a
+        kill leaves only a temporary folder, which Orbax ignores on restore."""
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(params=ocp.args.StandardSave(params), opt_state=ocp.args.StandardSave(opt_state)),
+        )
+
+    def restore(self, step: int, params: Any, opt_state: Any | None = None) -> tuple[Any, Any]:
+        """Restore into the structure, shapes and shardings of the given (template) trees;
+        without `opt_state` only the parameters are read."""
+        items = {"params": ocp.args.StandardRestore(_abstract(params))}
+        if opt_state is not None:
+            items["opt_state"] = ocp.args.StandardRestore(_abstract(opt_state))
+        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return restored["params"], restored.get("opt_state") if opt_state is not None else None
+
+    def wait(self) -> None:
+        if self._manager is not None:
+            self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.path / METRICS, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.path / METRICS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop the records of steps after `step`: a resumed run repeats them, and the log then
+        reads as one uninterrupted run."""
+        path = self.path / METRICS
+        if path.exists():
+            kept = [r for r in self.metrics() if r.get("step", 0) <= step]
+            write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _abstract(tree: Any) -> Any:
+    import jax
+
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
+
+
+@dataclass(frozen=True)
+class TrainedSupernet:
+    """A supernet loaded from a run folder: its layout, NNX graph, parameters (replicated on
+    `mesh`), the batch-statistics template and the checkpoint step."""
+
+    layout: Any
+    graphdef: Any
+    params: Any
+    stats: Any
+    step: int
+
+
+def load_supernet(run: Run, mesh, step: int | None = None) -> TrainedSupernet:
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from nas.step import split
+    from nas.supernet import Layout, Supernet
+
+    step = run.latest_step() if step is None else step
+    if step is None:
+        raise UserError(f"{run.path}: no checkpoint yet (training has not saved one)")
+    layout = Layout(run.config.supernet)
+    graphdef, params, stats = split(Supernet(run.config.supernet, seed=0))
+    params = jax.device_put(params, NamedSharding(mesh, P()))
+    params, _ = run.restore(step, params)
+    return TrainedSupernet(layout, graphdef, params, stats, step)

@@ -1,0 +1,98 @@
+"""`python -m nas.evaluate` on a tiny trained run: subnets by spec, by sampling, and the
+one-line errors for architectures outside the supernet and for bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas.supernet import Layout
+from search_spaces import get_space
+from tests.test_train import REPO, environment, tiny_run
+
+PROG = "python -m nas.evaluate"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    basetemp = tmp_path_factory.getbasetemp()
+    return tiny_run(basetemp), environment(basetemp / "jax-cache")
+
+
+def evaluate(args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "nas.evaluate", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
+
+
+def test_subnets_by_spec_and_by_sampling(tiny, tmp_path):
+    run, env = tiny
+    from nas.run import Run
+
+    layout = Layout(Run.open(run).config.supernet)
+    proxy = tmp_path / "proxy.json"
+    proxy.write_text(layout.materialize(layout.smallest_choices).to_json())
+    # the deployable form of a subnet (224 px, RGB, 1000 classes) is evaluated through its proxy
+    deployable = tmp_path / "deployable.json"
+    deployable.write_text(get_space("mbv3", stages=1).materialize(layout.largest_choices).to_json())
+    result = evaluate(
+        ["--supernet", str(run), "--arch", str(proxy), "--arch", str(deployable), "--sample", "2", "--largest"]
+        + ["--calib-images", "32", "--json", "--cpu-devices", "1"],
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["name"] for r in rows] == ["mbv3-proxy", "mbv3", "largest", "sample-0", "sample-1"]
+    assert all(0 <= r["top1"] <= 1 and r["test_images"] == 64 for r in rows)
+    assert rows[1]["top1"] == rows[2]["top1"]  # the same subnet, however it was named
+    assert rows[2]["top1"] > 0.5
+
+
+def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(tiny):
+    run, env = tiny
+    result = evaluate(["--supernet", str(run), "--zoo", "mobilenet_v2_1.0"], env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"{PROG}: error: mobilenet_v2_1.0 (zoo) is not a subnet of the supernet: stem[0] (conv): "
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--zoo", "mobilenet_v3_large_1.0"],
+            r"layers\[3\] \(mbconv, out_ch 40\): a block after the space's last stage \(width 24\)",
+        ),
+        (["--zoo", "no_such_model"], "unknown zoo model 'no_such_model'"),
+        ([], "nothing to evaluate"),
+        (["--sample", "-1"], "--sample: must be >= 0"),
+    ],
+)
+def test_bad_requests(tiny, args, message, monkeypatch):
+    from nas.evaluate import main
+    from search_spaces.cli import UserError
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    run, _ = tiny
+    with pytest.raises(UserError, match=message):
+        main(["--supernet", str(run), *args])
+
+
+def test_arch_outside_the_supernet_and_missing_run(tiny, tmp_path, monkeypatch):
+    from nas.evaluate import main
+    from nas.run import Run
+    from search_spaces.cli import UserError
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    run, _ = tiny
+    layout = Layout(Run.open(run).config.supernet)
+    spec = layout.materialize(layout.largest_choices)
+    bad = tmp_path / "bad.json"
+    bad.write_text(spec.to_json().replace('"activation": "hswish"', '"activation": "relu"', 1))
+    with pytest.raises(UserError, match=r"stem\[0\] \(conv\): activation is relu, the supernet's is hswish"):
+        main(["--supernet", str(run), "--arch", str(bad)])
+    with pytest.raises(UserError, match="not a supernet run"):
+        main(["--supernet", str(tmp_path / "nowhere"), "--largest"])
