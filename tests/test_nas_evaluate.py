@@ -9,15 +9,16 @@ import pytest
 
 from nas.supernet import Layout
 from search_spaces import get_space
-from tests.test_train import REPO, environment, tiny_run
+from tests.test_train import REPO, compile_cache, environment, tiny_run
 
 PROG = "python -m nas.evaluate"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, pytestconfig):
     basetemp = tmp_path_factory.getbasetemp()
-    return tiny_run(basetemp), environment(basetemp / "jax-cache")
+    cache = compile_cache(pytestconfig, basetemp)
+    return tiny_run(basetemp, cache), environment(cache)
 
 
 def evaluate(args, env):

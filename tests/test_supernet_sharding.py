@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.test_train import REPO, environment, tiny_run
+from tests.test_train import REPO, compile_cache, environment, tiny_run
 
 SCRIPT = """
 import json, sys
@@ -33,10 +33,11 @@ print(json.dumps(losses))
 """
 
 
-def test_two_devices_give_the_single_device_loss(tmp_path_factory, tmp_path):
+def test_two_devices_give_the_single_device_loss(tmp_path_factory, tmp_path, pytestconfig):
     basetemp = tmp_path_factory.getbasetemp()
-    single = tiny_run(basetemp)
-    env = environment(basetemp / "jax-cache")
+    cache = compile_cache(pytestconfig, basetemp)
+    single = tiny_run(basetemp, cache)
+    env = environment(cache)
     # three steps only: compiling without LLVM optimisation is the faster trade here
     env["XLA_FLAGS"] = "--xla_backend_optimization_level=0 --xla_force_host_platform_device_count=2"
     result = subprocess.run(

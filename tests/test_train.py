@@ -67,13 +67,21 @@ def train(args: list[str], env: dict, **kwargs) -> subprocess.Popen:
     )
 
 
-def tiny_run(basetemp: Path) -> Path:
+def compile_cache(pytestconfig, basetemp: Path) -> Path:
+    """Where subprocesses keep compiled programs: pytest's cache folder, so they persist across
+    test sessions (a cold session compiles the tiny step once, about 15 s), else the session's
+    temporary folder. JAX's cache is keyed by program, flags and versions: never stale."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("jax-compilation-cache") if cache is not None else basetemp / "jax-cache"
+
+
+def tiny_run(basetemp: Path, cache: Path) -> Path:
     """An uninterrupted tiny run, trained once per test session and shared (read-only) by the
-    tests here and in test_nas_evaluate.py."""
+    tests here, in test_supernet_sharding.py and in test_nas_evaluate.py."""
     out = basetemp / "tiny-run"
     if (out / "config.json").exists() and Run.open(out).latest_step() == TINY_STEPS:
         return out
-    process = train([*tiny_args(basetemp), "--out", str(out)], environment(basetemp / "jax-cache"))
+    process = train([*tiny_args(basetemp), "--out", str(out)], environment(cache))
     _, stderr = process.communicate(timeout=240)
     assert process.returncode == 0, stderr
     return out
@@ -91,10 +99,11 @@ def params_of(path: Path) -> list[np.ndarray]:
     return [np.asarray(leaf) for leaf in jax.tree.leaves(trained.params)]
 
 
-def test_killed_run_resumes_to_the_same_parameters(tmp_path_factory, tmp_path):
+def test_killed_run_resumes_to_the_same_parameters(tmp_path_factory, tmp_path, pytestconfig):
     basetemp = tmp_path_factory.getbasetemp()
-    whole = tiny_run(basetemp)
-    env = environment(basetemp / "jax-cache")
+    cache = compile_cache(pytestconfig, basetemp)
+    whole = tiny_run(basetemp, cache)
+    env = environment(cache)
     killed = tmp_path / "killed"
     victim = train([*tiny_args(basetemp), "--out", str(killed)], env)
     checkpoints, metrics = killed / "checkpoints", killed / "metrics.jsonl"
@@ -121,8 +130,9 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path_factory, tmp_path):
     assert steps == list(range(1, TINY_STEPS + 1))  # the log reads as one uninterrupted run
 
 
-def test_run_folder_holds_config_checkpoints_and_metrics(tmp_path_factory):
-    out = tiny_run(tmp_path_factory.getbasetemp())
+def test_run_folder_holds_config_checkpoints_and_metrics(tmp_path_factory, pytestconfig):
+    basetemp = tmp_path_factory.getbasetemp()
+    out = tiny_run(basetemp, compile_cache(pytestconfig, basetemp))
     config = json.loads((out / "config.json").read_text())
     assert config["schema_version"] == 1
     assert config["supernet"] == {
@@ -140,13 +150,13 @@ def test_run_folder_holds_config_checkpoints_and_metrics(tmp_path_factory):
     assert records[-1]["eval"]["largest"] > 0.5  # the task is easy
 
 
-def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch):
+def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch, pytestconfig):
     from nas.train import main
     from search_spaces.cli import UserError
 
     monkeypatch.setenv("XLA_FLAGS", "")  # main() adds the device count for its own process
     basetemp = tmp_path_factory.getbasetemp()
-    out = tiny_run(basetemp)
+    out = tiny_run(basetemp, compile_cache(pytestconfig, basetemp))
     with pytest.raises(UserError, match="already holds a run"):
         main([*tiny_args(basetemp), "--out", str(out)])
     with pytest.raises(UserError, match="--epochs 3 differs from the run's 2"):
