@@ -62,7 +62,7 @@ from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, MBConv
 from search_spaces.graph import count_macs
 from search_spaces.space import make_divisible
-from search_spaces.zoo.mobilenet import V3_LARGE, V3_SMALL
+from search_spaces.zoo.mobilenet import V2_SETTINGS, V3_LARGE, V3_SMALL
 
 CSV_NAME = "published_models.csv"
 CONFIG = "config 1large:"  # measurement_note prefix of the 1-thread prime-core rows
@@ -95,15 +95,7 @@ def pytorchcv_mobilenet_v2(width: float, first_expand_conv: bool = True, resolut
     1280 wide unless w > 1, classifier without bias (a 1x1 conv)."""
     stem_ch = 32 if width == 1 else int(32 * width)
     channels, layers = stem_ch, []
-    for t, c, n, s in (
-        (1, 16, 1, 1),
-        (6, 24, 2, 2),
-        (6, 32, 3, 2),
-        (6, 64, 4, 2),
-        (6, 96, 3, 1),
-        (6, 160, 3, 2),
-        (6, 320, 1, 1),
-    ):
+    for t, c, n, s in V2_SETTINGS:
         out = c if width == 1 else int(c * width)
         for j in range(n):
             stride = s if j == 0 else 1
