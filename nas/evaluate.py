@@ -84,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--{flag.replace('_', '-')}: must be >= {0 if flag == 'sample' else 1}, got {value}")
 
     from nas.run import Run
+    from nas.train import use_compilation_cache
 
     run_folder = Run.open(args.supernet)
+    use_compilation_cache(run_folder.path)  # training compiled the same evaluation programs
     config = run_folder.config
     from nas.supernet import Layout
 

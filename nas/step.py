@@ -10,7 +10,7 @@ Data parallel through `jax.shard_map` over a 1-D mesh of all devices (axis "data
 is split, parameters and optimiser state are replicated, batch norm averages its statistics
 over the mesh and the loss is averaged over it, so the gradients are those of the global batch
 and the sharded step computes what the single-device step does. Multi-host runs use the same
-code: the mesh then spans every process's devices (see README, "multi-host").
+code: the mesh then spans every process's devices (nas/README.md, "multi-host").
 """
 
 from __future__ import annotations
