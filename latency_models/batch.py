@@ -146,7 +146,13 @@ class AdditiveSpaceMetric:
                 return F[g] + jnp.sum(active * per_slot, axis=1)
 
             self._jitted = jax.jit(predict)
-        return np.asarray(self._jitted(*self._index_arrays(choices)))
+        # padded to a power of two, so a search calling with every batch size compiles a few times
+        choices = np.asarray(choices)
+        count = len(choices)
+        padded = 1 << max(6, (count - 1).bit_length())
+        if padded != count:
+            choices = np.concatenate([choices, np.repeat(choices[:1], padded - count, axis=0)])
+        return np.asarray(self._jitted(*self._index_arrays(choices)))[:count]
 
 
 class SpaceLatency(AdditiveSpaceMetric):

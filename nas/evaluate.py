@@ -71,6 +71,31 @@ def _targets(args, layout) -> list[tuple[str, tuple]]:
     return targets
 
 
+def open_evaluator(run_folder, calib_images: int, step: int | None = None):
+    """(trained supernet, Evaluator, data set) for a run folder: its checkpoint at `step` (the
+    latest by default), its data set (checked to be the one it was trained on) and the fixed
+    `calib_images` training images for recalibration."""
+    from nas.accuracy import Evaluator, calibration_images
+    from nas.data import load_dataset
+    from nas.run import load_supernet
+    from nas.step import make_mesh
+    from nas.train import _subset, use_compilation_cache
+
+    use_compilation_cache(run_folder.path)  # training compiled the same evaluation programs
+    config = run_folder.config
+    data = _subset(load_dataset(config.train.data), config.train)
+    if data.describe() != config.data:
+        raise UserError(f"{config.train.data}: the data set differs from the one {run_folder.path} was trained on")
+    mesh = make_mesh()
+    trained = load_supernet(run_folder, mesh, step)
+    batch = max(mesh.size, 250 // mesh.size * mesh.size)
+    calib = calibration_images(data.train_x, max(calib_images, batch), config.train.seed)
+    evaluator = Evaluator(
+        trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch
+    )
+    return trained, evaluator, data
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nas.train import configure_cpu_devices
@@ -84,32 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--{flag.replace('_', '-')}: must be >= {0 if flag == 'sample' else 1}, got {value}")
 
     from nas.run import Run
-    from nas.train import use_compilation_cache
-
-    run_folder = Run.open(args.supernet)
-    use_compilation_cache(run_folder.path)  # training compiled the same evaluation programs
-    config = run_folder.config
     from nas.supernet import Layout
 
-    targets = _targets(args, Layout(config.supernet))
-
-    from nas.accuracy import Evaluator, calibration_images
-    from nas.data import load_dataset
-    from nas.run import load_supernet
-    from nas.step import make_mesh
-    from nas.train import _subset
+    run_folder = Run.open(args.supernet)
+    targets = _targets(args, Layout(run_folder.config.supernet))
+    trained, evaluator, data = open_evaluator(run_folder, args.calib_images, args.step)
     from search_spaces.graph import count_macs, count_params
 
-    data = _subset(load_dataset(config.train.data), config.train)
-    if data.describe() != config.data:
-        raise UserError(f"{config.train.data}: the data set differs from the one {args.supernet} was trained on")
-    mesh = make_mesh()
-    trained = load_supernet(run_folder, mesh, args.step)
-    batch = max(mesh.size, 250 // mesh.size * mesh.size)
-    calib = calibration_images(data.train_x, max(args.calib_images, batch), config.train.seed)
-    evaluator = Evaluator(
-        trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch
-    )
     layout = trained.layout
     images = min(args.test_images or len(data.test_y), len(data.test_y))
     if not args.json:

@@ -48,64 +48,141 @@ class SearchResult:
     history: list[tuple[Choices, float]] = field(default_factory=list)
 
 
-def _feasible_samples(space, constraints, count, rng, seen, tries=50) -> list[Choices]:
-    """Up to `count` new feasible samples (rejection sampling in batches)."""
+def _feasible_samples(space, constraints, count, rng, seen, seeds=(), tries=50) -> list[Choices]:
+    """Up to `count` new feasible candidates: rejection sampling in batches; when a tight
+    constraint leaves that short, mutations of the feasible `seeds` (e.g. the smallest network)."""
     found: list[Choices] = []
-    for _ in range(tries):
-        batch = [space.sample(rng) for _ in range(4 * count)]
+
+    def offer(batch):
         batch = [c for c in dict.fromkeys(batch) if c not in seen]
         if batch:
             for c, ok in zip(batch, feasible(constraints, np.array(batch))):
                 if ok and c not in seen and len(found) < count:
                     found.append(c)
                     seen.add(c)
+
+    for _ in range(tries):
+        offer([space.sample(rng) for _ in range(4 * count)])
         if len(found) == count:
-            break
+            return found
+    seeds = list(seeds)
+    if seeds:
+        offer(seeds)
+        for _ in range(tries):
+            if len(found) == count:
+                break
+            offer([space.mutate(seeds[int(rng.integers(len(seeds)))], rng, 0.1) for _ in range(4 * count)])
     return found
 
 
-def evolve(
-    space: ChoiceSpace,
-    objective: BatchFn,
-    constraints: Sequence[BatchFn] = (),
-    population: int = 64,
-    generations: int = 20,
-    tournament: int = 8,
-    mutation_rate: float = 0.1,
-    crossover_prob: float = 0.5,
-    seed: int = 0,
-) -> SearchResult:
-    """Aging evolution (Real et al., 2019): each generation breeds `population` children from
-    tournament-selected parents (crossover, then mutation), keeps the feasible new ones, and
-    retires the oldest members. Maximises `objective`."""
-    rng = np.random.default_rng(seed)
-    seen: set[Choices] = set()
-    members = _feasible_samples(space, constraints, population, rng, seen)
-    if not members:
-        return SearchResult(None, float("-inf"), 0)
-    scores = list(np.asarray(objective(np.array(members)), dtype=float))
-    history = list(zip(members, scores))
-    for _ in range(generations):
-        children = []
-        for _ in range(4 * population):
-            if len(children) == population:
+class Strategy:
+    """One search advanced a generation at a time, whose whole state is JSON (so a killed
+    search resumes from its last generation with the same result as an uninterrupted one)."""
+
+    generation: int = 0
+
+    def __init__(self, space: ChoiceSpace, constraints: Sequence[BatchFn], population: int, seed: int, seeds=()):
+        self.space, self.constraints, self.population = space, list(constraints), population
+        self.rng = np.random.default_rng(seed)
+        self.seen: set[Choices] = set()
+        self.members: list[Choices] = _feasible_samples(space, constraints, population, self.rng, self.seen, seeds)
+
+    def _breed(self, pick_parents) -> list[Choices]:
+        """Up to `population` new feasible children of parents chosen by `pick_parents(rng)`."""
+        children: list[Choices] = []
+        for _ in range(4 * self.population):
+            if len(children) == self.population:
                 break
-            parent = _tournament(members, scores, tournament, rng)
-            child = parent
-            if rng.random() < crossover_prob:
-                child = space.crossover(child, _tournament(members, scores, tournament, rng), rng)
-            child = space.mutate(child, rng, mutation_rate)
-            if child not in seen:
-                seen.add(child)
+            child = pick_parents()
+            if child not in self.seen:
+                self.seen.add(child)
                 children.append(child)
-        children = [c for c, ok in zip(children, feasible(constraints, np.array(children))) if ok] if children else []
         if not children:
-            continue
-        child_scores = list(np.asarray(objective(np.array(children)), dtype=float))
-        history += list(zip(children, child_scores))
-        members, scores = (members + children)[len(children) :], (scores + child_scores)[len(children) :]
-    best, best_score = max(history, key=lambda item: item[1])
-    return SearchResult(best, best_score, len(history), history)
+            return []
+        return [c for c, ok in zip(children, feasible(self.constraints, np.array(children))) if ok]
+
+    def state(self) -> dict:
+        return {
+            "generation": self.generation,
+            "rng": self.rng.bit_generator.state,
+            "seen": sorted(self.seen),
+            "members": [list(c) for c in self.members],
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.generation = int(state["generation"])
+        self.rng.bit_generator.state = state["rng"]
+        self.seen = {tuple(c) for c in state["seen"]}
+        self.members = [tuple(c) for c in state["members"]]
+
+
+class AgingEvolution(Strategy):
+    """Aging (regularised) evolution (Real et al., 2019), maximising `objective`: each
+    generation breeds `population` children from tournament-selected parents (crossover, then
+    mutation), keeps the feasible new ones and retires as many of the oldest members."""
+
+    def __init__(
+        self,
+        space: ChoiceSpace,
+        objective: BatchFn,
+        constraints: Sequence[BatchFn] = (),
+        population: int = 64,
+        tournament: int = 8,
+        mutation_rate: float = 0.1,
+        crossover_prob: float = 0.5,
+        seed: int = 0,
+        seeds=(),
+    ):
+        super().__init__(space, constraints, population, seed, seeds)
+        self.objective, self.tournament = objective, tournament
+        self.mutation_rate, self.crossover_prob = mutation_rate, crossover_prob
+        self.scores = list(np.asarray(objective(np.array(self.members)), dtype=float)) if self.members else []
+        self.history = list(zip(self.members, self.scores))
+
+    def _child(self) -> Choices:
+        child = _tournament(self.members, self.scores, self.tournament, self.rng)
+        if self.rng.random() < self.crossover_prob:
+            other = _tournament(self.members, self.scores, self.tournament, self.rng)
+            child = self.space.crossover(child, other, self.rng)
+        return self.space.mutate(child, self.rng, self.mutation_rate)
+
+    def step(self) -> None:
+        self.generation += 1
+        if not self.members:
+            return
+        children = self._breed(self._child)
+        if not children:
+            return
+        child_scores = list(np.asarray(self.objective(np.array(children)), dtype=float))
+        self.history += list(zip(children, child_scores))
+        keep = len(children)
+        self.members, self.scores = (self.members + children)[keep:], (self.scores + child_scores)[keep:]
+
+    def result(self) -> SearchResult:
+        if not self.history:
+            return SearchResult(None, float("-inf"), 0)
+        best, best_score = max(self.history, key=lambda item: item[1])
+        return SearchResult(best, best_score, len(self.history), self.history)
+
+    def state(self) -> dict:
+        return {
+            **super().state(),
+            "scores": self.scores,
+            "history": [[list(c), score] for c, score in self.history],
+        }
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.scores = [float(x) for x in state["scores"]]
+        self.history = [(tuple(c), float(score)) for c, score in state["history"]]
+
+
+def evolve(space: ChoiceSpace, objective: BatchFn, constraints: Sequence[BatchFn] = (), generations: int = 20, **kw):
+    """Aging evolution run for `generations` (see AgingEvolution for the other arguments)."""
+    search = AgingEvolution(space, objective, constraints, **kw)
+    for _ in range(generations):
+        search.step()
+    return search.result()
 
 
 def _tournament(members, scores, size, rng) -> Choices:
@@ -144,54 +221,76 @@ def _crowding(points: np.ndarray) -> np.ndarray:
     return distance
 
 
-def nsga2(
-    space: ChoiceSpace,
-    objectives: Sequence[BatchFn],
-    constraints: Sequence[BatchFn] = (),
-    population: int = 64,
-    generations: int = 20,
-    mutation_rate: float = 0.1,
-    seed: int = 0,
-) -> tuple[list[Choices], np.ndarray]:
-    """NSGA-II (Deb et al., 2002) maximising every objective (negate one to minimise it).
-    Returns the final population's Pareto front and its objective values."""
-    rng = np.random.default_rng(seed)
-    seen: set[Choices] = set()
+class NSGA2(Strategy):
+    """NSGA-II (Deb et al., 2002) maximising every objective (negate one to minimise it):
+    parents by binary tournament on (front rank, crowding), survivors by front then crowding."""
 
-    def score(cs):
-        return np.stack([np.asarray(f(np.array(cs)), dtype=float) for f in objectives], axis=1)
+    def __init__(
+        self,
+        space: ChoiceSpace,
+        objectives: Sequence[BatchFn],
+        constraints: Sequence[BatchFn] = (),
+        population: int = 64,
+        mutation_rate: float = 0.1,
+        seed: int = 0,
+        seeds=(),
+    ):
+        super().__init__(space, constraints, population, seed, seeds)
+        self.objectives, self.mutation_rate = list(objectives), mutation_rate
+        self.values = self._score(self.members) if self.members else np.zeros((0, len(self.objectives)))
 
-    members = _feasible_samples(space, constraints, population, rng, seen)
-    if not members:
-        return [], np.zeros((0, len(objectives)))
-    values = score(members)
-    for _ in range(generations):
-        rank = np.empty(len(members), dtype=int)
-        for r, front in enumerate(_fronts(values)):
+    def _score(self, cs) -> np.ndarray:
+        return np.stack([np.asarray(f(np.array(cs)), dtype=float) for f in self.objectives], axis=1)
+
+    def step(self) -> None:
+        self.generation += 1
+        if not self.members:
+            return
+        rank = np.empty(len(self.members), dtype=int)
+        crowd = np.zeros(len(self.members))
+        for r, front in enumerate(_fronts(self.values)):
             rank[front] = r
-        crowd = np.zeros(len(members))
-        for front in _fronts(values):
-            crowd[front] = _crowding(values[front])
-        children = []
-        for _ in range(4 * population):
-            if len(children) == population:
-                break
-            a, b = (min(rng.choice(len(members), 2, replace=False), key=lambda i: (rank[i], -crowd[i])) for _ in "ab")
-            child = space.mutate(space.crossover(members[a], members[b], rng), rng, mutation_rate)
-            if child not in seen:
-                seen.add(child)
-                children.append(child)
-        children = [c for c, ok in zip(children, feasible(constraints, np.array(children))) if ok] if children else []
-        pool = members + children
-        pool_values = np.concatenate([values, score(children)]) if children else values
+            crowd[front] = _crowding(self.values[front])
+
+        def child():
+            a, b = (
+                min(self.rng.choice(len(self.members), 2, replace=False), key=lambda i: (rank[i], -crowd[i]))
+                for _ in "ab"
+            )
+            mixed = self.space.crossover(self.members[a], self.members[b], self.rng)
+            return self.space.mutate(mixed, self.rng, self.mutation_rate)
+
+        children = self._breed(child)
+        pool = self.members + children
+        pool_values = np.concatenate([self.values, self._score(children)]) if children else self.values
         keep: list[int] = []
         for front in _fronts(pool_values):
-            if len(keep) + len(front) <= population:
+            if len(keep) + len(front) <= self.population:
                 keep += list(front)
             else:
                 by_crowding = front[np.argsort(-_crowding(pool_values[front]))]
-                keep += list(by_crowding[: population - len(keep)])
+                keep += list(by_crowding[: self.population - len(keep)])
                 break
-        members, values = [pool[i] for i in keep], pool_values[keep]
-    front = pareto_front(values)
-    return [members[i] for i in front], values[front]
+        self.members, self.values = [pool[i] for i in keep], pool_values[keep]
+
+    def front(self) -> tuple[list[Choices], np.ndarray]:
+        """The current population's non-dominated members and their objective values."""
+        if not self.members:
+            return [], np.zeros((0, len(self.objectives)))
+        front = pareto_front(self.values)
+        return [self.members[i] for i in front], self.values[front]
+
+    def state(self) -> dict:
+        return {**super().state(), "values": self.values.tolist()}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.values = np.asarray(state["values"], dtype=float).reshape(len(self.members), len(self.objectives))
+
+
+def nsga2(space: ChoiceSpace, objectives: Sequence[BatchFn], constraints: Sequence[BatchFn] = (), generations=20, **kw):
+    """NSGA-II run for `generations`; returns the final population's Pareto front and values."""
+    search = NSGA2(space, objectives, constraints, **kw)
+    for _ in range(generations):
+        search.step()
+    return search.front()

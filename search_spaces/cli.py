@@ -4,6 +4,7 @@ exit code 2, never a traceback; files are written atomically."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 EXIT_USAGE = 2
+SEARCH_RESULT_KIND = "platform-nas/search-result"  # what nas.search writes as arch.json
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -47,9 +49,21 @@ def read_spec(path: str) -> ArchSpec:
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return ArchSpec.from_json(text)
+        return ArchSpec.from_json(_unwrap_search_result(text))
     except SpecError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+def _unwrap_search_result(text: str) -> str:
+    """A search's arch.json carries the spec under "spec", next to its predicted latency and
+    estimated accuracy: read as a spec, it is that spec."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # ArchSpec.from_json says what is wrong
+    if isinstance(data, dict) and data.get("kind") == SEARCH_RESULT_KIND and "spec" in data:
+        return json.dumps(data["spec"])
+    return text
 
 
 def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:

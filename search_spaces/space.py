@@ -219,3 +219,37 @@ class ChoiceSpace:
 
     def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = False) -> ArchSpec:
         raise NotImplementedError
+
+
+class PinnedSpace(ChoiceSpace):
+    """A space with some dimensions held at one option (e.g. the input resolution a search
+    deploys at): sample, mutate and crossover never move them. Everything else, the encoding
+    and the dimension list included, is the base space's, so metrics tabulated over the base
+    space apply unchanged."""
+
+    def __init__(self, base: ChoiceSpace, pinned: dict[str, Any]):
+        self.base, self.name, self.dimensions = base, base.name, base.dimensions
+        names = [d.name for d in base.dimensions]
+        self.pinned: dict[int, int] = {}
+        for name, value in pinned.items():
+            if name not in names:
+                raise ValueError(f"{base.name}: no dimension {name!r} to pin")
+            dim = base.dimensions[names.index(name)]
+            if value not in dim.options:
+                raise ValueError(f"{base.name}.{name}: {value!r} is not one of {list(dim.options)}")
+            self.pinned[names.index(name)] = dim.options.index(value)
+
+    def _pin(self, choices: Sequence[int]) -> Choices:
+        return self.canonical([self.pinned.get(i, c) for i, c in enumerate(choices)])
+
+    def sample(self, rng: np.random.Generator) -> Choices:
+        return self._pin(super().sample(rng))
+
+    def mutate(self, choices: Choices, rng: np.random.Generator, rate: float = 0.1) -> Choices:
+        return self._pin(super().mutate(choices, rng, rate))
+
+    def crossover(self, a: Choices, b: Choices, rng: np.random.Generator) -> Choices:
+        return self._pin(super().crossover(a, b, rng))
+
+    def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = False) -> ArchSpec:
+        return self.base.materialize(choices, resolution, proxy)

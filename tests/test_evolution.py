@@ -73,3 +73,46 @@ def test_nsga2_front_is_feasible_and_non_dominated(space, macs):
     assert front and len(front) == len(values)
     assert np.all(macs(np.array(front)) <= 300e6)
     assert len(pareto_front(values)) == len(values)
+
+
+def test_constraints_compose_as_filters(space, macs):
+    from latency_models.batch import SpaceCost
+
+    params = SpaceCost(space, "params")
+    rng = np.random.default_rng(0)
+    sample = np.array([space.sample(rng) for _ in range(200)])
+    mac_limit, param_limit = np.median(macs(sample)), np.median(params(sample))
+    both = [Budget("macs", macs, mac_limit), Budget("params", params, param_limit)]
+    mask = feasible(both, sample)
+    assert np.array_equal(mask, (macs(sample) <= mac_limit) & (params(sample) <= param_limit))
+    result = evolve(space, lambda c: macs(c) + params(c), both, population=16, generations=4, seed=0)
+    chosen = np.array([result.best])
+    assert macs(chosen)[0] <= mac_limit and params(chosen)[0] <= param_limit
+
+
+@pytest.mark.parametrize("strategy", ["aging", "nsga2"])
+def test_state_through_json_resumes_to_the_same_search(space, macs, strategy):
+    import json
+
+    from nas.evolution import NSGA2, AgingEvolution
+
+    budget = Budget(
+        "macs", macs, np.median(macs(np.array([space.sample(np.random.default_rng(1)) for _ in range(64)])))
+    )
+
+    def make():
+        if strategy == "aging":
+            return AgingEvolution(space, lambda c: -macs(c) % 7, [budget], population=12, seed=4)
+        return NSGA2(space, [lambda c: macs(c), lambda c: -(macs(c) % 7)], [budget], population=12, seed=4)
+
+    straight = make()
+    for _ in range(6):
+        straight.step()
+    first = make()
+    for _ in range(3):
+        first.step()
+    resumed = make()
+    resumed.load_state(json.loads(json.dumps(first.state())))
+    for _ in range(3):
+        resumed.step()
+    assert resumed.state() == straight.state()

@@ -1,0 +1,229 @@
+"""An accuracy predictor: a small MLP from a subnet's encoding to its supernet top-1.
+
+Evaluating one subnet on the supernet takes seconds (batch-norm recalibration, then a pass over
+validation images); the search scores tens of thousands. As in Once-for-All, a few hundred to a
+few thousand supernet-evaluated subnets train an MLP on the space's one-hot encoding, which then
+scores any candidate in microseconds. The encoding leaves out the dimensions the supernet does
+not see (the input resolution: the supernet trains one proxy resolution), so the predictor says
+nothing about them; the search fixes them.
+
+Fitting is JAX + Optax; prediction is plain numpy (the search scores thousands of candidates a
+call and should not pay a compile). Saved as JSON with its provenance, never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_spaces.cli import write_atomic
+from search_spaces.space import ChoiceSpace
+
+SCHEMA_VERSION = 1
+KIND = "platform-nas/accuracy-predictor"
+
+
+class EstimatorError(ValueError):
+    """A predictor file that cannot be used (malformed, or for another space)."""
+
+
+class Encoder:
+    """One-hot encoding of the chosen dimensions of a space, vectorised over [N, dims] arrays
+    of option indices. A dimension gated off (a block past its stage's depth) encodes as zeros,
+    as `ChoiceSpace.encode` does."""
+
+    def __init__(self, space: ChoiceSpace, names: Sequence[str]):
+        index = {d.name: i for i, d in enumerate(space.dimensions)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise EstimatorError(f"space {space.name!r} has no dimension {missing[0]!r}")
+        self.space, self.names = space, tuple(names)
+        self.dims = np.array([index[name] for name in names])
+        sizes = np.array([len(space.dimensions[i].options) for i in self.dims])
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.size = int(sizes.sum())
+        # active[k, j]: is encoded dimension k present when its gating depth takes option j?
+        gates = [space.dimensions[i].gate for i in self.dims]
+        self.gate_dim = np.array([gate[0] if gate else 0 for gate in gates])
+        width = max(len(d.options) for d in space.dimensions)
+        self.active = np.ones((len(gates), width), dtype=bool)
+        for k, gate in enumerate(gates):
+            if gate is not None:
+                depths = space.dimensions[gate[0]].options
+                self.active[k, : len(depths)] = [depth > gate[1] for depth in depths]
+
+    def __call__(self, choices: np.ndarray) -> np.ndarray:
+        choices = np.atleast_2d(np.asarray(choices, dtype=np.int64))
+        picked = choices[:, self.dims]
+        active = self.active[np.arange(len(self.dims)), choices[:, self.gate_dim]]
+        out = np.zeros((len(choices), self.size), dtype=np.float32)
+        rows = np.repeat(np.arange(len(choices)), len(self.dims)).reshape(len(choices), -1)
+        out[rows[active], (self.offsets + picked)[active]] = 1.0
+        return out
+
+
+def supernet_dimensions(space: ChoiceSpace, fixed: Sequence[str] = ("resolution",)) -> list[str]:
+    """The dimensions a proxy supernet distinguishes: all but those it fixes."""
+    return [d.name for d in space.dimensions if d.name not in fixed]
+
+
+@dataclass
+class AccuracyPredictor:
+    """MLP: encoding -> hidden (ReLU) x L -> top-1 (a fraction). `info` is the provenance."""
+
+    space_name: str
+    dimensions: list[dict[str, Any]]  # name and options of each encoded dimension, in order
+    weights: list[tuple[np.ndarray, np.ndarray]]
+    mean: float  # the target's mean over the training subnets: the network predicts the offset
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def encoder(self, space: ChoiceSpace) -> Encoder:
+        """The encoder for `space`, after checking it is the space this predictor was fitted on."""
+        if space.name != self.space_name:
+            raise EstimatorError(f"accuracy predictor is for space {self.space_name!r}, not {space.name!r}")
+        options = {d.name: list(d.options) for d in space.dimensions}
+        for dim in self.dimensions:
+            if options.get(dim["name"]) != list(dim["options"]):
+                found = options.get(dim["name"])
+                raise EstimatorError(
+                    f"accuracy predictor: dimension {dim['name']!r} differs from the space's ({found})"
+                )
+        return Encoder(space, [d["name"] for d in self.dimensions])
+
+    def predict_features(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32)
+        for i, (w, b) in enumerate(self.weights):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        return h[:, 0] + self.mean
+
+    def scorer(self, space: ChoiceSpace):
+        """A batch objective for the search: [N, dims] option indices -> [N] estimated top-1."""
+        encode = self.encoder(space)
+        return lambda choices: self.predict_features(encode(choices))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "schema_version": SCHEMA_VERSION,
+            "space": self.space_name,
+            "dimensions": self.dimensions,
+            "mean": self.mean,
+            "layers": [{"w": w.tolist(), "b": b.tolist()} for w, b in self.weights],
+            "info": self.info,
+        }
+
+    def save(self, path: str | Path) -> None:
+        write_atomic(path, json.dumps(self.to_dict()) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "accuracy predictor") -> AccuracyPredictor:
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            raise EstimatorError(f"{origin}: not an accuracy predictor (kind {KIND!r} expected)")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise EstimatorError(f"{origin}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        try:
+            weights = [
+                (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
+                for layer in data["layers"]
+            ]
+            return cls(str(data["space"]), list(data["dimensions"]), weights, float(data["mean"]), dict(data["info"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EstimatorError(f"{origin}: malformed ({exc})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> AccuracyPredictor:
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise EstimatorError(f"cannot read {path}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise EstimatorError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+        return cls.from_dict(data, str(path))
+
+
+def fit(
+    space: ChoiceSpace,
+    names: Sequence[str],
+    choices: np.ndarray,
+    top1: np.ndarray,
+    hidden: Sequence[int] = (256, 256),
+    steps: int = 3000,
+    learning_rate: float = 1e-3,
+    l2: float = 0.1,
+    seed: int = 0,
+    info: dict[str, Any] | None = None,
+) -> AccuracyPredictor:
+    """Full-batch Adam on the mean squared error of the standardised top-1, plus `l2` times the
+    squared weights: a few hundred subnets are enough for an unregularised MLP to memorise them
+    and extrapolate wildly between. Deterministic for a seed."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    encoder = Encoder(space, names)
+    x = jnp.asarray(encoder(choices))
+    y = np.asarray(top1, dtype=np.float32)
+    mean, scale = float(y.mean()), float(max(y.std(), 1e-6))
+    target = jnp.asarray((y - mean) / scale)
+    sizes = [encoder.size, *hidden, 1]
+    keys = jax.random.split(jax.random.key(seed), len(sizes) - 1)
+    params = [
+        (jax.random.normal(k, (a, b)) * np.sqrt(2.0 / a), jnp.zeros(b)) for k, a, b in zip(keys, sizes[:-1], sizes[1:])
+    ]
+
+    def forward(p, inputs):
+        h = inputs
+        for i, (w, b) in enumerate(p):
+            h = h @ w + b
+            if i < len(p) - 1:
+                h = jax.nn.relu(h)
+        return h[:, 0]
+
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+    state = optimizer.init(params)
+
+    def loss_fn(p):
+        return jnp.mean((forward(p, x) - target) ** 2) + l2 * sum(jnp.sum(w**2) for w, _ in p)
+
+    @jax.jit
+    def step(p, s):
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, s = optimizer.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    for _ in range(steps):
+        params, state, loss = step(params, state)
+    dims = [{"name": space.dimensions[i].name, "options": list(space.dimensions[i].options)} for i in encoder.dims]
+    meta = dict(info or {})
+    meta["fit"] = {
+        "subnets": len(y),
+        "hidden": list(hidden),
+        "steps": steps,
+        "l2": l2,
+        "seed": seed,
+        "train_rmse_points": float(np.sqrt(np.mean((np.asarray(forward(params, x)) * scale + mean - y) ** 2)) * 100),
+    }
+    # the output layer absorbs the standardisation, so prediction is the plain MLP plus the mean
+    *hidden_layers, (w_out, b_out) = params
+    params = [*hidden_layers, (w_out * scale, b_out * scale)]
+    weights = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in params]
+    return AccuracyPredictor(space.name, dims, weights, mean, meta)
+
+
+def rank_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """RMSE (in top-1 points, i.e. percent) and Kendall's tau of predictions against truth."""
+    from scipy.stats import kendalltau
+
+    predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
+    return {
+        "rmse_points": float(np.sqrt(np.mean((predicted - actual) ** 2)) * 100),
+        "kendall_tau": float(kendalltau(predicted, actual).statistic),
+        "count": len(actual),
+    }

@@ -1,0 +1,72 @@
+"""The accuracy predictor: its vectorised encoding equals the space's, it learns a known
+function of the architecture well enough to rank held-out subnets, and it round-trips through
+JSON exactly; a file for another space or a broken file is refused with a reason."""
+
+import json
+
+import numpy as np
+import pytest
+
+from latency_models.batch import SpaceCost
+from nas.accuracy_predictor import AccuracyPredictor, Encoder, EstimatorError, fit, rank_metrics, supernet_dimensions
+from search_spaces import get_space
+from search_spaces.mbv3 import MobileNetV3Space
+
+
+@pytest.fixture(scope="module")
+def space():
+    return MobileNetV3Space(num_classes=10, in_channels=1)
+
+
+@pytest.mark.parametrize("name", ["mbv3", "proxyless", "fbnet"])
+def test_encoder_equals_the_space_encoding(name):
+    space = get_space(name)
+    rng = np.random.default_rng(1)
+    choices = np.array([space.sample(rng) for _ in range(64)])
+    encoder = Encoder(space, [d.name for d in space.dimensions])
+    assert np.array_equal(encoder(choices), np.stack([space.encode(tuple(c)) for c in choices]))
+
+
+def test_the_supernet_encoding_leaves_out_the_resolution(space):
+    names = supernet_dimensions(space)
+    assert "resolution" not in names and len(names) == len(space.dimensions) - 1
+    a = list(space.sample(np.random.default_rng(0)))
+    b = list(a)
+    b[0] = (a[0] + 1) % len(space.dimensions[0].options)  # another resolution, same network otherwise
+    encoder = Encoder(space, names)
+    assert np.array_equal(encoder(np.array([a])), encoder(np.array([b])))
+
+
+def test_fit_ranks_held_out_subnets_and_round_trips(space, tmp_path):
+    rng = np.random.default_rng(0)
+    choices = np.array([space.sample(rng) for _ in range(500)])
+    # a known target, not linear in the encoding: log-MACs at one resolution (the supernet sees one)
+    one_resolution = choices.copy()
+    one_resolution[:, 0] = 0
+    macs = np.log(SpaceCost(space)(one_resolution))
+    top1 = 0.85 + 0.05 * (macs - macs.min()) / (macs.max() - macs.min())
+    predictor = fit(space, supernet_dimensions(space), choices[:400], top1[:400], steps=1500, info={"note": "test"})
+    held_out = rank_metrics(predictor.scorer(space)(choices[400:]), top1[400:])
+    assert held_out["kendall_tau"] > 0.8 and held_out["rmse_points"] < 0.5
+    path = tmp_path / "predictor.json"
+    predictor.save(path)
+    again = AccuracyPredictor.load(path)
+    assert np.array_equal(again.scorer(space)(choices), predictor.scorer(space)(choices))
+    assert again.info["note"] == "test" and again.info["fit"]["subnets"] == 400
+
+
+def test_refuses_another_space_and_broken_files(space, tmp_path):
+    rng = np.random.default_rng(0)
+    choices = np.array([space.sample(rng) for _ in range(20)])
+    predictor = fit(space, supernet_dimensions(space), choices, np.linspace(0.8, 0.9, 20), steps=10)
+    with pytest.raises(EstimatorError, match="for space 'mbv3', not 'fbnet'"):
+        predictor.encoder(get_space("fbnet"))
+    data = predictor.to_dict()
+    data["dimensions"][1]["options"] = [0.5]
+    with pytest.raises(EstimatorError, match="differs from the space"):
+        AccuracyPredictor.from_dict(data).encoder(space)
+    bad = tmp_path / "bad.json"
+    for text, message in [("{", "not JSON"), (json.dumps({"kind": "x"}), "not an accuracy predictor")]:
+        bad.write_text(text)
+        with pytest.raises(EstimatorError, match=message):
+            AccuracyPredictor.load(bad)
