@@ -24,33 +24,15 @@ import jax
 import numpy as np
 from flax import nnx
 
+from latency_models.evaluate import kendall_tau
 from nas.accuracy import Evaluator, calibration_images, plain_forward
 from nas.data import Batches, load_dataset
 from nas.model import SpecNet
 from nas.run import Run, load_supernet
 from nas.step import OptimConfig, init_state, make_mesh, make_optimizer, make_plain_train_step, shard_batch
 from nas.train import _subset, configure_cpu_devices
+from search_spaces.cli import write_atomic
 from search_spaces.graph import count_macs
-
-
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b (ties in either list reduce the denominator)."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif da == db:
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = np.sqrt((concordant + discordant + ties_a) * (concordant + discordant + ties_b))
-    return float((concordant - discordant) / denominator) if denominator else float("nan")
 
 
 def spanning_subnets(layout, count: int, seed: int) -> list[tuple]:
@@ -143,11 +125,12 @@ def main() -> None:
             }
         )
         print(f"{index:>6} {count_macs(spec) / 1e6:7.1f} {inherited:10.2%} {alone:8.2%} {seconds:8.0f}", flush=True)
-    tau = kendall_tau([r["inherited"] for r in rows], [r["alone"] for r in rows])
+        tau = kendall_tau([r["inherited"] for r in rows], [r["alone"] for r in rows])
+        if args.out:  # after every subnet: a long run cut short keeps what it measured
+            report = {"supernet": args.supernet, "step": trained.step, "epochs": args.epochs, "tau": tau}
+            report["subnets"] = rows
+            write_atomic(args.out, json.dumps(report, indent=2) + "\n")
     print(f"Kendall tau (inherited vs stand-alone, {len(rows)} subnets): {tau:.3f}")
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump({"supernet": args.supernet, "epochs": args.epochs, "tau": tau, "subnets": rows}, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from latency_models.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable
 from search_spaces.arch_spec import ArchSpec
-from search_spaces.cli import write_atomic
+from search_spaces.cli import read_json, write_atomic
 
 SCHEMA_VERSION = 1
 KIND = "latency_predictor"
@@ -132,13 +132,7 @@ class LatencyPredictor:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyPredictor:
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise PredictorError(f"cannot read {path}: {exc.strerror}") from None
-        except json.JSONDecodeError:
-            raise PredictorError(f"{path}: not JSON") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, PredictorError), str(path))
 
 
 # --- fitting -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.cli import write_atomic
+from search_spaces.cli import read_json, write_atomic
 from search_spaces.space import ChoiceSpace
 
 SCHEMA_VERSION = 1
@@ -139,13 +139,7 @@ class AccuracyPredictor:
 
     @classmethod
     def load(cls, path: str | Path) -> AccuracyPredictor:
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise EstimatorError(f"cannot read {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise EstimatorError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, EstimatorError), str(path))
 
 
 def fit(
@@ -219,11 +213,11 @@ def fit(
 
 def rank_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """RMSE (in top-1 points, i.e. percent) and Kendall's tau of predictions against truth."""
-    from scipy.stats import kendalltau
+    from latency_models.evaluate import kendall_tau
 
     predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
     return {
         "rmse_points": float(np.sqrt(np.mean((predicted - actual) ** 2)) * 100),
-        "kendall_tau": float(kendalltau(predicted, actual).statistic),
+        "kendall_tau": kendall_tau(predicted, actual),
         "count": len(actual),
     }

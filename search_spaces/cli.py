@@ -66,6 +66,17 @@ def _unwrap_search_result(text: str) -> str:
     return text
 
 
+def read_json(path: str | os.PathLike, error: type[Exception]) -> object:
+    """The parsed contents of a JSON file; an unreadable or malformed file raises `error` with
+    a one-line reason."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+
+
 def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
     """Write `content` to `path` via a temporary file in the same folder and a rename, so a
     reader (or a crash) never sees a half-written file."""

@@ -13,3 +13,14 @@ def latency_data() -> Path:
     if not LATENCY_DATA.is_dir():
         pytest.skip(f"published latency data not found at {LATENCY_DATA}")
     return LATENCY_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory, pytestconfig):
+    """(run folder, subprocess environment) of the tiny supernet run trained once per session
+    (tests/test_train.py): read-only, copy it to change it."""
+    from tests.test_train import compile_cache, environment, tiny_run
+
+    basetemp = tmp_path_factory.getbasetemp()
+    cache = compile_cache(pytestconfig, basetemp)
+    return tiny_run(basetemp, cache), environment(cache)

@@ -6,20 +6,11 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from nas.accuracy_predictor import AccuracyPredictor
 from nas.fit_accuracy import DATASET
-from tests.test_train import REPO, compile_cache, environment, tiny_run
+from tests.test_train import REPO
 
 FLAGS = ["--val-images", "64", "--calib-images", "32", "--steps", "50", "--cpu-devices", "1"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, pytestconfig):
-    basetemp = tmp_path_factory.getbasetemp()
-    cache = compile_cache(pytestconfig, basetemp)
-    return tiny_run(basetemp, cache), environment(cache)
 
 
 def fit_accuracy(args, env):
@@ -33,10 +24,10 @@ def fit_accuracy(args, env):
     )
 
 
-def test_collects_resumes_and_fits(tiny, tmp_path):
+def test_collects_resumes_and_fits(trained_tiny, tmp_path):
     import shutil
 
-    source, env = tiny
+    source, env = trained_tiny
     run = tmp_path / "run"
     shutil.copytree(source, run)  # the shared run stays read-only
     out = tmp_path / "predictor.json"

@@ -9,16 +9,9 @@ import pytest
 
 from nas.supernet import Layout
 from search_spaces import get_space
-from tests.test_train import REPO, compile_cache, environment, tiny_run
+from tests.test_train import REPO
 
 PROG = "python -m nas.evaluate"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, pytestconfig):
-    basetemp = tmp_path_factory.getbasetemp()
-    cache = compile_cache(pytestconfig, basetemp)
-    return tiny_run(basetemp, cache), environment(cache)
 
 
 def evaluate(args, env):
@@ -27,8 +20,8 @@ def evaluate(args, env):
     )
 
 
-def test_subnets_by_spec_and_by_sampling(tiny, tmp_path):
-    run, env = tiny
+def test_subnets_by_spec_and_by_sampling(trained_tiny, tmp_path):
+    run, env = trained_tiny
     from nas.run import Run
 
     layout = Layout(Run.open(run).config.supernet)
@@ -50,8 +43,8 @@ def test_subnets_by_spec_and_by_sampling(tiny, tmp_path):
     assert rows[2]["top1"] > 0.5
 
 
-def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(tiny):
-    run, env = tiny
+def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(trained_tiny):
+    run, env = trained_tiny
     result = evaluate(["--supernet", str(run), "--zoo", "mobilenet_v2_1.0"], env)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -72,23 +65,23 @@ def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(tiny):
         (["--sample", "-1"], "--sample: must be >= 0"),
     ],
 )
-def test_bad_requests(tiny, args, message, monkeypatch):
+def test_bad_requests(trained_tiny, args, message, monkeypatch):
     from nas.evaluate import main
     from search_spaces.cli import UserError
 
     monkeypatch.setenv("XLA_FLAGS", "")
-    run, _ = tiny
+    run, _ = trained_tiny
     with pytest.raises(UserError, match=message):
         main(["--supernet", str(run), *args])
 
 
-def test_arch_outside_the_supernet_and_missing_run(tiny, tmp_path, monkeypatch):
+def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monkeypatch):
     from nas.evaluate import main
     from nas.run import Run
     from search_spaces.cli import UserError
 
     monkeypatch.setenv("XLA_FLAGS", "")
-    run, _ = tiny
+    run, _ = trained_tiny
     layout = Layout(Run.open(run).config.supernet)
     spec = layout.materialize(layout.largest_choices)
     bad = tmp_path / "bad.json"
