@@ -145,7 +145,8 @@ def choose_l2(space, names, choices, top1, steps, seed) -> tuple[float, dict[str
     for l2 in L2_GRID:
         predictor = fit(space, names, choices[train], top1[train], steps=steps, l2=l2, seed=seed)
         tried[str(l2)] = rank_metrics(predictor.scorer(space)(choices[val]), top1[val])["kendall_tau"]
-    return float(max(tried, key=tried.get)), tried
+    # a penalty so strong that every prediction is the same has no tau (NaN): never chosen
+    return float(max(tried, key=lambda k: -np.inf if np.isnan(tried[k]) else tried[k])), tried
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "samples": {
             "subnets": len(rows),
-            "val_images": f"test split [0, {args.val_images})",
+            "val_images": args.val_images,  # the first N of the test split
             "calib_images": args.calib_images,
             "evaluation_seconds": round(float(sum(r["seconds"] for r in rows)), 1),
             "top1_range": [float(top1.min()), float(top1.max())],

@@ -1,0 +1,141 @@
+"""`python -m nas.search`: the four files, the budget, determinism, resume, several devices, and
+the one-line exit-2 cases. A synthetic accuracy estimator (top-1 rising with MACs) stands in for
+the bundled one, so these tests do not depend on which supernet fitted the bundled file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from latency_models.devices import known_targets, load_predictor
+from nas import search
+from nas.accuracy_predictor import AccuracyPredictor, fit, supernet_dimensions
+from search_spaces import zoo
+from search_spaces.cli import read_spec, run
+from search_spaces.mbv3 import MobileNetV3Space
+
+QUICK = ["--population", "16", "--generations", "4"]
+
+
+@pytest.fixture(scope="module")
+def estimator(tmp_path_factory) -> str:
+    from latency_models.batch import SpaceCost
+
+    space = MobileNetV3Space(num_classes=10, in_channels=1)
+    rng = np.random.default_rng(0)
+    choices = np.array([space.sample(rng) for _ in range(200)])
+    macs = SpaceCost(space)(choices)
+    top1 = 0.8 + 0.05 * np.log(macs / macs.min()) / np.log(macs.max() / macs.min())
+    path = tmp_path_factory.mktemp("estimator") / "synthetic.json"
+    fit(space, supernet_dimensions(space), choices, top1, steps=200, info={"synthetic": "top-1 from MACs"}).save(path)
+    return str(path)
+
+
+def run_search(capsys, *args):
+    code = search.main(list(args))
+    return code, capsys.readouterr()
+
+
+def without_timing(path):
+    result = json.loads(path.read_text())
+    result["search"].pop("seconds")
+    return result
+
+
+def test_main_job_writes_the_four_files_within_the_mobilenet_v2_budget(estimator, tmp_path, capsys):
+    code, _ = run_search(capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK)
+    assert code == 0
+    folder = tmp_path / "pixel4"
+    assert {p.name for p in folder.iterdir()} >= {"arch.json", "pareto.json", "pareto.png", "report.md"}
+    result = json.loads((folder / "arch.json").read_text())
+    spec = read_spec(str(folder / "arch.json"))  # arch.json reads as an ArchSpec
+    assert spec.content_hash() == result["spec_hash"] and spec.resolution == 224
+    predictor = load_predictor("pixel4")
+    budget = predictor.spec_ms(zoo.get("mobilenet_v2_1.0"))
+    assert result["budget_ms"] == pytest.approx(budget)
+    assert predictor.spec_ms(spec) == pytest.approx(result["predicted_latency_ms"], rel=1e-4)
+    assert result["predicted_latency_ms"] <= budget
+    front = json.loads((folder / "pareto.json").read_text())["front"]
+    assert all(p["predicted_latency_ms"] <= budget for p in front)
+    latencies = [p["predicted_latency_ms"] for p in front]
+    accuracies = [p["estimated_top1"] for p in front]
+    assert latencies == sorted(latencies) and accuracies == sorted(accuracies)  # non-dominated
+    assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (folder / "report.md").read_text()
+    assert "mobilenet_v2_1.0" in report and f"{budget:.2f} ms" in report
+
+
+def test_same_seed_same_search_and_resume_ends_where_an_uninterrupted_search_does(estimator, tmp_path, capsys):
+    common = ["--target=note10", "--estimator", estimator, "--population", "16", "--latency-ms", "25"]
+    run_search(capsys, *common, "--generations", "6", "--out", str(tmp_path / "a"))
+    run_search(capsys, *common, "--generations", "6", "--out", str(tmp_path / "b"))
+    assert without_timing(tmp_path / "a/note10/arch.json") == without_timing(tmp_path / "b/note10/arch.json")
+    # stopped after generation 3 (its state saved), then continued to 6
+    run_search(capsys, *common, "--generations", "3", "--out", str(tmp_path / "c"))
+    state = json.loads((tmp_path / "c/note10/search-state.json").read_text())
+    assert state["evolution"]["generation"] == 3
+    run_search(capsys, *common, "--generations", "6", "--out", str(tmp_path / "c"), "--resume")
+    assert without_timing(tmp_path / "c/note10/arch.json") == without_timing(tmp_path / "a/note10/arch.json")
+    assert (tmp_path / "c/note10/pareto.json").read_text() == (tmp_path / "a/note10/pareto.json").read_text()
+    # another seed searches differently
+    run_search(capsys, *common, "--generations", "6", "--out", str(tmp_path / "d"), "--seed", "1")
+    assert json.loads((tmp_path / "d/note10/search-state.json").read_text()) != json.loads(
+        (tmp_path / "a/note10/search-state.json").read_text()
+    )
+
+
+def test_several_devices_one_architecture_each(estimator, tmp_path, capsys):
+    code, captured = run_search(
+        capsys, "--target=pixel4,pixel1", "--estimator", estimator, "--out", str(tmp_path), *QUICK
+    )
+    assert code == 0
+    budgets = {}
+    for device in ("pixel4", "pixel1"):
+        result = json.loads((tmp_path / device / "arch.json").read_text())
+        assert result["target"]["name"] == device
+        assert result["predicted_latency_ms"] <= result["budget_ms"]
+        budgets[device] = result["budget_ms"]
+    assert budgets["pixel1"] > budgets["pixel4"]  # the older phone is slower on MobileNetV2
+    assert "pixel1" in captured.out and "pixel4" in captured.out  # the summary table
+
+
+def exits_2(capsys, *args) -> str:
+    """Through the command's own entry point, which turns a UserError into one line and exit 2."""
+    with pytest.raises(SystemExit) as exc:
+        run(search.main, search.PROG, list(args))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_bad_input_is_one_line_and_exit_2(estimator, tmp_path, capsys, trained_tiny):
+    err = exits_2(capsys, "--target=iphone99", "--estimator", estimator, "--out", str(tmp_path))
+    assert "unknown target 'iphone99'" in err and all(t in err for t in known_targets())
+    err = exits_2(capsys, "--target=pixel4", "--latency-ms", "0.5", "--estimator", estimator, "--out", str(tmp_path))
+    assert "below the fastest architecture" in err and " ms, every choice at its smallest" in err
+    err = exits_2(capsys, "--target=pixel4", "--space", "fbnet", "--out", str(tmp_path))
+    assert "no accuracy estimator for 'fbnet'" in err
+    err = exits_2(capsys, "--target=pixel4", "--estimator", estimator, "--supernet", str(trained_tiny[0]))
+    assert "its supernet is not over the whole mbv3 space" in err  # the tiny run has one stage
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert "not JSON" in exits_2(capsys, "--target=pixel4", "--estimator", str(broken), "--out", str(tmp_path))
+    run_search(capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK)
+    before = (tmp_path / "pixel4" / "arch.json").read_bytes()
+    err = exits_2(capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK)
+    assert "already holds a search" in err
+    assert (tmp_path / "pixel4" / "arch.json").read_bytes() == before  # nothing overwritten
+    err = exits_2(
+        capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), "--resume", "--seed", "5", *QUICK
+    )
+    assert "saved with seed 0" in err
+
+
+def test_the_bundled_estimator_is_the_default_and_carries_its_provenance():
+    predictor = AccuracyPredictor.load(search.DEFAULT_ESTIMATOR)
+    info = predictor.info
+    assert info["samples"]["subnets"] >= 1000
+    assert info["supernet"]["data"]["name"] == "fashion-mnist"
+    assert {"rmse_points", "kendall_tau"} <= set(info["held_out"]) and info["made_by"].startswith("python -m")
+    predictor.encoder(MobileNetV3Space())  # fits the space the search uses
