@@ -98,10 +98,12 @@ def test_spec_sample_then_show_round_trips(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name != "arch.json"]  # no temp files left
 
 
-def test_main_job_says_not_built_yet():
-    result = run("nas.search", "--target=pixel4")
-    assert result.returncode == 0
-    assert "not built yet" in result.stderr
+def test_main_job_runs_with_what_ships(tmp_path):
+    """The README's main job, as a fresh install runs it: bundled pixel4 predictor and estimator."""
+    result = run("nas.search", "--target=pixel4", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (tmp_path / "pixel4").iterdir()} >= {"arch.json", "pareto.json", "pareto.png", "report.md"}
+    assert "ms = mobilenet_v2_1.0 at 224 px on pixel4, predicted" in result.stderr
 
 
 @pytest.mark.parametrize("flags, dtype", [((), "float32"), (("--int8",), "int8")])
