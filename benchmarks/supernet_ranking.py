@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=8, help="subnets to compare (>= 6 for the issue's check)")
     parser.add_argument("--epochs", type=int, default=1, help="stand-alone training epochs (default 1)")
     parser.add_argument("--train-images", type=int, help="stand-alone training on this many images only")
+    parser.add_argument("--only", choices=("largest", "smallest"), help="just this subnet (no tau)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--cpu-devices", default="auto", help="XLA devices on a CPU-only machine")
@@ -105,7 +106,11 @@ def main() -> None:
     )
     print(f"{'subnet':>6} {'MMACs':>7} {'inherited':>10} {'alone':>8} {'seconds':>8}", flush=True)
     rows = []
-    for index, choices in enumerate(spanning_subnets(layout, args.subnets, args.seed)):
+    if args.only:  # one subnet: how far stand-alone training of the same length takes it
+        subnets = [layout.largest_choices if args.only == "largest" else layout.smallest_choices]
+    else:
+        subnets = spanning_subnets(layout, args.subnets, args.seed)
+    for index, choices in enumerate(subnets):
         spec = layout.materialize(choices)
         began = time.perf_counter()
         inherited = inherited_eval.top1(trained.params, layout.subnet(choices))
