@@ -18,7 +18,7 @@ import numpy as np
 from latency_models.batch import SpaceLatency
 from latency_models.devices import load_predictor
 from nas.accuracy_predictor import AccuracyPredictor
-from nas.evolution import AgingEvolution, Budget, feasible
+from nas.evolution import AgingEvolution, Budget, feasible_samples
 from nas.search import BASELINE, DEFAULT_ESTIMATOR
 from search_spaces import zoo
 from search_spaces.mbv3 import MobileNetV3Space
@@ -26,15 +26,9 @@ from search_spaces.space import PinnedSpace
 
 
 def random_search(space, objective, constraints, count: int, seed: int) -> float:
-    rng = np.random.default_rng([seed, 99])
-    found: dict[tuple, None] = {}
-    while len(found) < count:
-        batch = [space.sample(rng) for _ in range(4 * count)]
-        batch = [c for c in dict.fromkeys(batch) if c not in found]
-        for c, ok in zip(batch, feasible(constraints, np.array(batch))):
-            if ok and len(found) < count:
-                found[c] = None
-    return float(np.max(objective(np.array(list(found)))))
+    found = feasible_samples(space, constraints, count, np.random.default_rng([seed, 99]), set(), tries=1000)
+    assert len(found) == count, f"random search found only {len(found)} feasible candidates of {count}"
+    return float(np.max(objective(np.array(found))))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from nas.accuracy import Evaluator, calibration_images, plain_forward
 from nas.data import Batches, load_dataset
 from nas.model import SpecNet
 from nas.run import Run, load_supernet
-from nas.step import OptimConfig, init_state, make_mesh, make_optimizer, make_plain_train_step, shard_batch
+from nas.step import init_state, make_mesh, make_optimizer, make_plain_train_step, shard_batch
 from nas.train import _subset, configure_cpu_devices
 from search_spaces.cli import write_atomic
 from search_spaces.graph import count_macs
@@ -49,20 +49,12 @@ def spanning_subnets(layout, count: int, seed: int) -> list[tuple]:
 def train_alone(spec, data, config, mesh, epochs: int, seed: int) -> tuple:
     t = config.train
     batches = Batches(data, t.batch_size, seed, t.augmentation, config.normalizer)
-    total = epochs * batches.steps_per_epoch
-    optim = OptimConfig(
-        learning_rate=t.learning_rate,
-        momentum=t.momentum,
-        weight_decay=t.weight_decay,
-        warmup_steps=round(t.warmup_epochs * batches.steps_per_epoch),
-        total_steps=total,
-        label_smoothing=t.label_smoothing,
-    )
+    optim = t.optim(batches.steps_per_epoch, epochs)
     graphdef, params, stats = nnx.split(SpecNet(spec, seed=seed), nnx.Param, nnx.BatchStat)
     tx = make_optimizer(optim)
     state = init_state(params, tx, mesh)
     step = make_plain_train_step(graphdef, stats, tx, mesh, optim, data.num_classes)
-    for i in range(total):
+    for i in range(optim.total_steps):
         images, labels = shard_batch(mesh, *batches.batch(i))
         state, metrics = step(state, images, labels)
     jax.block_until_ready(metrics)

@@ -48,7 +48,7 @@ class SearchResult:
     history: list[tuple[Choices, float]] = field(default_factory=list)
 
 
-def _feasible_samples(space, constraints, count, rng, seen, seeds=(), tries=50) -> list[Choices]:
+def feasible_samples(space, constraints, count, rng, seen, seeds=(), tries=50) -> list[Choices]:
     """Up to `count` new feasible candidates: rejection sampling in batches; when a tight
     constraint leaves that short, mutations of the feasible `seeds` (e.g. the smallest network)."""
     found: list[Choices] = []
@@ -85,7 +85,7 @@ class Strategy:
         self.space, self.constraints, self.population = space, list(constraints), population
         self.rng = np.random.default_rng(seed)
         self.seen: set[Choices] = set()
-        self.members: list[Choices] = _feasible_samples(space, constraints, population, self.rng, self.seen, seeds)
+        self.members: list[Choices] = feasible_samples(space, constraints, population, self.rng, self.seen, seeds)
 
     def _breed(self, pick_parents) -> list[Choices]:
         """Up to `population` new feasible children of parents chosen by `pick_parents(rng)`."""

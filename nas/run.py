@@ -45,6 +45,19 @@ class TrainConfig:
     seed: int = 0
     train_images: int | None = None  # use only the first N (after a seeded shuffle): quick runs
 
+    def optim(self, steps_per_epoch: int, epochs: int | None = None):
+        """The optimiser settings for `epochs` (default: this run's) of `steps_per_epoch`."""
+        from nas.step import OptimConfig
+
+        return OptimConfig(
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            warmup_steps=round(self.warmup_epochs * steps_per_epoch),
+            total_steps=(self.epochs if epochs is None else epochs) * steps_per_epoch,
+            label_smoothing=self.label_smoothing,
+        )
+
 
 @dataclass(frozen=True)
 class RunConfig:

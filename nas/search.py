@@ -62,10 +62,6 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class DeviceSearch:
     """Everything one device's search needs, and its two strategies."""
 
@@ -81,6 +77,9 @@ class DeviceSearch:
         except (UnknownTarget, PredictorError) as exc:
             raise UserError(str(exc)) from None
         self.target, self.args, self.space = target, args, space
+        # identities of the two models, hashed once: the state saved every generation names them
+        self.estimator_sha256 = hashlib.sha256(estimator_path.read_bytes()).hexdigest()
+        self.predictor_sha256 = hashlib.sha256(json.dumps(self.predictor.to_dict()).encode()).hexdigest()
         self.latency = SpaceLatency(self.predictor, space, args.precision)
         self.macs, self.params = SpaceCost(space, "macs"), SpaceCost(space, "params")
         self.accuracy = estimator.scorer(space)
@@ -120,8 +119,8 @@ class DeviceSearch:
             "budget_ms": round(self.budget, 6),
             "population": a.population,
             "seed": a.seed,
-            "estimator_sha256": _file_sha(self.estimator_path),
-            "predictor_sha256": hashlib.sha256(json.dumps(self.predictor.to_dict()).encode()).hexdigest(),
+            "estimator_sha256": self.estimator_sha256,
+            "predictor_sha256": self.predictor_sha256,
         }
 
     def state(self, seconds: float) -> dict[str, Any]:
@@ -245,11 +244,11 @@ def finish(search: DeviceSearch, out: Path, seconds: float) -> dict[str, Any]:
             "description": info.get("description", search.target),
             "source": info.get("source", ""),
             "predictor_fitted": info.get("fitted", ""),
-            "predictor_sha256": search.settings()["predictor_sha256"],
+            "predictor_sha256": search.predictor_sha256,
         },
         "estimator": {
             "file": str(search.estimator_path),
-            "sha256": search.settings()["estimator_sha256"],
+            "sha256": search.estimator_sha256,
             "data": estimator.get("supernet", {}).get("data", {}).get("name", "?"),
             "summary": _estimator_summary(estimator),
         },

@@ -96,6 +96,15 @@ def init_state(params: Any, tx: optax.GradientTransformation, mesh: Mesh) -> Tra
     return TrainState(params, jax.device_put(tx.init(params), replicated))
 
 
+def smoothed_labels(labels, num_classes: int, config: OptimConfig) -> jax.Array:
+    return optax.smooth_labels(jax.nn.one_hot(labels, num_classes), config.label_smoothing)
+
+
+def soft_cross_entropy(logits, target) -> jax.Array:
+    """Mean cross-entropy against a distribution (smoothed labels or a teacher's softmax)."""
+    return -(target * jax.nn.log_softmax(logits)).sum(-1).mean()
+
+
 def make_train_step(
     graphdef: nnx.GraphDef,
     stats: Any,
@@ -114,12 +123,11 @@ def make_train_step(
 
         def loss_fn(params, sub, target):
             logits = nnx.merge(graphdef, params, stats)(images, sub, mode, impl)
-            loss = -(target * jax.nn.log_softmax(logits)).sum(-1).mean()
             # averaged over the mesh: the gradient of this replicated value is the global
             # batch's gradient (shard_map inserts the reductions)
-            return lax.pmean(loss, AXIS), logits
+            return lax.pmean(soft_cross_entropy(logits, target), AXIS), logits
 
-        smooth = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), config.label_smoothing)
+        smooth = smoothed_labels(labels, num_classes, config)
 
         def body(carry, inputs):
             grads, teacher = carry
@@ -163,8 +171,8 @@ def make_plain_train_step(
     def local_step(state: TrainState, images, labels):
         def loss_fn(params):
             logits = nnx.merge(graphdef, params, stats)(images, Mode("train", AXIS), impl)
-            target = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), config.label_smoothing)
-            return lax.pmean(-(target * jax.nn.log_softmax(logits)).sum(-1).mean(), AXIS), logits
+            target = smoothed_labels(labels, num_classes, config)
+            return lax.pmean(soft_cross_entropy(logits, target), AXIS), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -15,7 +15,6 @@ from nas.accuracy import Evaluator, calibration_images
 from nas.data import Batches, Dataset
 from nas.run import Run
 from nas.step import (
-    OptimConfig,
     TrainState,
     init_state,
     learning_rate,
@@ -55,15 +54,8 @@ class Trainer:
         self.mesh = make_mesh()
         self.batches = Batches(data, t.batch_size, t.seed, t.augmentation, config.normalizer)
         self.steps_per_epoch = self.batches.steps_per_epoch
-        self.total_steps = t.epochs * self.steps_per_epoch
-        self.optim = OptimConfig(
-            learning_rate=t.learning_rate,
-            momentum=t.momentum,
-            weight_decay=t.weight_decay,
-            warmup_steps=round(t.warmup_epochs * self.steps_per_epoch),
-            total_steps=self.total_steps,
-            label_smoothing=t.label_smoothing,
-        )
+        self.optim = t.optim(self.steps_per_epoch)
+        self.total_steps = self.optim.total_steps
         model = Supernet(config.supernet, seed=t.seed)
         self.graphdef, params, self.stats = split(model)
         self.tx = make_optimizer(self.optim)
