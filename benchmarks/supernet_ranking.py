@@ -20,16 +20,14 @@ import argparse
 import json
 import time
 
-import jax
 import numpy as np
-from flax import nnx
 
 from latency_models.evaluate import kendall_tau
 from nas.accuracy import Evaluator, calibration_images, plain_forward
-from nas.data import Batches, load_dataset
-from nas.model import SpecNet
+from nas.data import load_dataset
 from nas.run import Run, load_supernet
-from nas.step import init_state, make_mesh, make_optimizer, make_plain_train_step, shard_batch
+from nas.standalone import train_alone
+from nas.step import make_mesh
 from nas.train import _subset, configure_cpu_devices
 from search_spaces.cli import write_atomic
 from search_spaces.graph import count_macs
@@ -44,21 +42,6 @@ def spanning_subnets(layout, count: int, seed: int) -> list[tuple]:
         chosen.append(ranked[int(round(q * (len(ranked) - 1)))])
     chosen.append(layout.largest_choices)
     return chosen
-
-
-def train_alone(spec, data, config, mesh, epochs: int, seed: int) -> tuple:
-    t = config.train
-    batches = Batches(data, t.batch_size, seed, t.augmentation, config.normalizer)
-    optim = t.optim(batches.steps_per_epoch, epochs)
-    graphdef, params, stats = nnx.split(SpecNet(spec, seed=seed), nnx.Param, nnx.BatchStat)
-    tx = make_optimizer(optim)
-    state = init_state(params, tx, mesh)
-    step = make_plain_train_step(graphdef, stats, tx, mesh, optim, data.num_classes)
-    for i in range(optim.total_steps):
-        images, labels = shard_batch(mesh, *batches.batch(i))
-        state, metrics = step(state, images, labels)
-    jax.block_until_ready(metrics)
-    return graphdef, state.params, stats
 
 
 def main() -> None:
@@ -106,7 +89,9 @@ def main() -> None:
         spec = layout.materialize(choices)
         began = time.perf_counter()
         inherited = inherited_eval.top1(trained.params, layout.subnet(choices))
-        graphdef, params, stats = train_alone(spec, alone_data, config, mesh, args.epochs, args.seed)
+        graphdef, params, stats = train_alone(
+            spec, alone_data, config.train, config.normalizer, mesh, args.epochs, args.seed
+        )
         alone_eval = Evaluator(
             graphdef, stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch, forward=plain_forward
         )
