@@ -107,6 +107,15 @@ def small_param(rng: np.random.Generator, shape: tuple[int, ...]) -> nnx.Param:
     return nnx.Param(jnp.asarray(rng.standard_normal(shape, dtype=np.float32) * np.float32(0.01)))
 
 
+def init_squeeze_excite(module: nnx.Module, rng: np.random.Generator, mid_ch: int, se_ch: int) -> None:
+    """Gives `module` its squeeze-excite parameters. The plain model and the supernet share these
+    names: nas/subnet.py copies a subnet's slice of the one into the other by name."""
+    module.se_reduce = he_param(rng, (mid_ch, se_ch), se_ch)
+    module.se_reduce_bias = nnx.Param(zeros(se_ch))
+    module.se_expand = he_param(rng, (se_ch, mid_ch), mid_ch)
+    module.se_expand_bias = nnx.Param(zeros(mid_ch))
+
+
 def zeros(*shape: int) -> jax.Array:
     return jnp.asarray(np.zeros(shape, np.float32))
 

@@ -13,7 +13,7 @@ import numpy as np
 from flax import nnx
 
 from nas import ops
-from nas.layers import TRAIN, BatchNorm, Mode, he_param, small_param, zeros
+from nas.layers import TRAIN, BatchNorm, Mode, he_param, init_squeeze_excite, small_param, zeros
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, Identity, Layer, MBConv
 
 BN_EPS = 1e-5
@@ -55,10 +55,7 @@ class MBConvLayer(nnx.Module):
         self.dw_bn = BatchNorm(layer.mid_ch, eps)
         self.se = layer.se_ch > 0
         if self.se:
-            self.se_reduce = he_param(rng, (layer.mid_ch, layer.se_ch), layer.se_ch)
-            self.se_reduce_bias = nnx.Param(zeros(layer.se_ch))
-            self.se_expand = he_param(rng, (layer.se_ch, layer.mid_ch), layer.mid_ch)
-            self.se_expand_bias = nnx.Param(zeros(layer.mid_ch))
+            init_squeeze_excite(self, rng, layer.mid_ch, layer.se_ch)
         self.project = he_param(rng, (1, 1, layer.mid_ch, layer.out_ch), layer.out_ch)
         self.project_bn = BatchNorm(layer.out_ch, eps, zero_init=self.residual)
 

@@ -36,7 +36,7 @@ from flax import nnx
 from jax import lax
 
 from nas import ops
-from nas.layers import TRAIN, BatchNorm, Mode, eye, he_param, mask, small_param, zeros
+from nas.layers import TRAIN, BatchNorm, Mode, eye, he_param, init_squeeze_excite, mask, small_param, zeros
 from search_spaces import ArchSpec, MBConv, get_space
 from search_spaces.space import Choices, ChoiceSpace
 
@@ -157,10 +157,7 @@ class ElasticMBConv(nnx.Module):
         self.transforms = nnx.List([nnx.Param(eye(s * s)) for s in kernels[:-1]])
         self.dw_bn = BatchNorm(self.mid_ch, eps)
         if self.se_ch:
-            self.se_reduce = he_param(rng, (self.mid_ch, self.se_ch), self.se_ch)
-            self.se_reduce_bias = nnx.Param(zeros(self.se_ch))
-            self.se_expand = he_param(rng, (self.se_ch, self.mid_ch), self.mid_ch)
-            self.se_expand_bias = nnx.Param(zeros(self.mid_ch))
+            init_squeeze_excite(self, rng, self.mid_ch, self.se_ch)
         self.project = he_param(rng, (1, 1, self.mid_ch, self.out_ch), self.out_ch)
         self.project_bn = BatchNorm(self.out_ch, eps, zero_init=residual == "always")
 
