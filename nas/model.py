@@ -14,7 +14,7 @@ from flax import nnx
 
 from nas import ops
 from nas.layers import TRAIN, BatchNorm, Mode, he_param, init_squeeze_excite, small_param, zeros
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, Identity, Layer, MBConv
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv
 
 BN_EPS = 1e-5
 
@@ -39,35 +39,50 @@ class ConvLayer(nnx.Module):
         return ops.activation(self.act, y)
 
 
+class DWSeparableLayer(nnx.Module):
+    """MobileNetV1's block: depthwise conv + BN + activation, pointwise conv + BN + activation."""
+
+    def __init__(self, layer: DWSeparable, eps: float, rng: np.random.Generator):
+        self.stride, self.act = layer.stride, layer.activation
+        self.dw = he_param(rng, (layer.kernel, layer.kernel, layer.in_ch), layer.kernel**2)
+        self.dw_bn = BatchNorm(layer.in_ch, eps)
+        self.pw = he_param(rng, (1, 1, layer.in_ch, layer.out_ch), layer.out_ch)
+        self.pw_bn = BatchNorm(layer.out_ch, eps)
+
+    def __call__(self, x, mode: Mode, impl: str):
+        y = ops.activation(self.act, self.dw_bn(ops.depthwise_conv(x, self.dw[...], self.stride, impl), mode))
+        return ops.activation(self.act, self.pw_bn(ops.conv(y, self.pw[...]), mode))
+
+
 class MBConvLayer(nnx.Module):
     def __init__(self, layer: MBConv, eps: float, rng: np.random.Generator):
-        if layer.groups != 1:
-            raise NotImplementedError("grouped 1x1 convolutions (FBNet g2 ops) are not supported")
         self.stride, self.act, self.gate, self.residual = (
             layer.stride,
             layer.activation,
             layer.se_gate,
             layer.has_residual,
         )
-        self.expand = he_param(rng, (1, 1, layer.in_ch, layer.mid_ch), layer.mid_ch) if layer.expand_conv else None
+        self.groups = layer.groups  # of both 1x1 convolutions (FBNet's g2 blocks), as the spec says
+        g = layer.groups
+        self.expand = he_param(rng, (1, 1, layer.in_ch // g, layer.mid_ch), layer.mid_ch) if layer.expand_conv else None
         self.expand_bn = BatchNorm(layer.mid_ch, eps) if layer.expand_conv else None
         self.dw = he_param(rng, (layer.kernel, layer.kernel, layer.mid_ch), layer.kernel**2)
         self.dw_bn = BatchNorm(layer.mid_ch, eps)
         self.se = layer.se_ch > 0
         if self.se:
             init_squeeze_excite(self, rng, layer.mid_ch, layer.se_ch)
-        self.project = he_param(rng, (1, 1, layer.mid_ch, layer.out_ch), layer.out_ch)
+        self.project = he_param(rng, (1, 1, layer.mid_ch // g, layer.out_ch), layer.out_ch)
         self.project_bn = BatchNorm(layer.out_ch, eps, zero_init=self.residual)
 
     def __call__(self, x, mode: Mode, impl: str):
         y = x
         if self.expand is not None:
-            y = ops.activation(self.act, self.expand_bn(ops.conv(y, self.expand[...]), mode))
+            y = ops.activation(self.act, self.expand_bn(ops.conv(y, self.expand[...], groups=self.groups), mode))
         y = ops.activation(self.act, self.dw_bn(ops.depthwise_conv(y, self.dw[...], self.stride, impl), mode))
         if self.se:
             s = jax.nn.relu(y.mean((1, 2)) @ self.se_reduce[...] + self.se_reduce_bias[...])
             y = y * ops.gate(self.gate, s @ self.se_expand[...] + self.se_expand_bias[...])[:, None, None, :]
-        y = self.project_bn(ops.conv(y, self.project[...]), mode)
+        y = self.project_bn(ops.conv(y, self.project[...], groups=self.groups), mode)
         return x + y if self.residual else y
 
 
@@ -99,6 +114,8 @@ def _build(layer: Layer, eps: float, rng: np.random.Generator) -> nnx.Module:
         return ConvLayer(layer, eps, rng)
     if isinstance(layer, MBConv):
         return MBConvLayer(layer, eps, rng)
+    if isinstance(layer, DWSeparable):
+        return DWSeparableLayer(layer, eps, rng)
     if isinstance(layer, GlobalPool):
         return GlobalPoolLayer()
     if isinstance(layer, Identity):
