@@ -152,6 +152,8 @@ def work(args) -> None:
 
 
 def report(settings: dict, rows: list[dict]) -> None:
+    from nas.data import load_dataset
+
     print(
         f"\n{settings['target']}, budget {settings['budget_ms']:.2f} ms ({settings['budget_source']}); "
         f"{settings['epochs']} epoch(s) each on {settings['data']}, seed {settings['seed']}, "
@@ -165,6 +167,8 @@ def report(settings: dict, rows: list[dict]) -> None:
         )
     searched = next(r for r in rows if r["source"] != "zoo")
     zoo_rows = [r for r in rows if r["source"] == "zoo"]
+    p, n = searched["top1"], len(load_dataset(settings["data"]).test_y) - VALIDATION_IMAGES
+    print(f"one top-1 on {n} images has a binomial standard error of {100 * (p * (1 - p) / n) ** 0.5:.2f} points")
     if zoo_rows:
         best = max(zoo_rows, key=lambda r: r["top1"])
         verdict = "beats" if searched["top1"] > best["top1"] else "does NOT beat"
