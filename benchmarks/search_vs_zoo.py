@@ -96,11 +96,9 @@ def read_results(path: Path) -> tuple[dict | None, dict[str, dict]]:
     return lines[0]["settings"], {row["name"]: row for row in lines[1:]}
 
 
-def train_and_score(net: dict, args) -> dict:
-    import numpy as np
-
+def train_and_score(net: dict, data, args) -> dict:
     from nas.accuracy import Evaluator, calibration_images, plain_forward
-    from nas.data import Dataset, Normalizer, load_dataset
+    from nas.data import Normalizer
     from nas.run import TrainConfig
     from nas.standalone import for_data, train_alone
     from nas.step import make_mesh
@@ -108,13 +106,9 @@ def train_and_score(net: dict, args) -> dict:
     from search_spaces.cli import read_spec
     from search_spaces.graph import count_macs, count_params
 
-    data = load_dataset(args.data)
-    if args.train_images:
-        keep = np.sort(np.random.default_rng([args.seed, 3]).permutation(len(data.train_y))[: args.train_images])
-        data = Dataset(data.name, data.train_x[keep], data.train_y[keep], data.test_x, data.test_y, data.classes)
     spec = read_spec(net["source"]) if net["source"] != "zoo" else zoo.get(net["name"])
     spec = for_data(spec, data)
-    train = TrainConfig(data=args.data, seed=args.seed)
+    train = TrainConfig(data=args.data, seed=args.seed, train_images=args.train_images)
     normalizer = Normalizer.fit(data.train_x)
     mesh = make_mesh()
     began = time.perf_counter()
@@ -140,12 +134,18 @@ def work(args) -> None:
 
     configure_cpu_devices("1")
     out = Path(args.out)
-    settings, done = read_results(out / RESULTS)
+    _, done = read_results(out / RESULTS)
     _, nets = contenders(args, out)
+    from nas.data import load_dataset
+    from nas.run import TrainConfig
+    from nas.train import _subset
+
+    # the same training images as nas.train's --train-images would take, loaded once per worker
+    data = _subset(load_dataset(args.data), TrainConfig(seed=args.seed, train_images=args.train_images))
     for net in nets[args.worker :: args.jobs]:
         if net["name"] in done:
             continue
-        row = train_and_score(net, args)
+        row = train_and_score(net, data, args)
         with open(out / RESULTS, "a") as f:  # one short line per write: appends do not interleave
             f.write(json.dumps(row) + "\n")
         print(f"{row['name']:>28} {row['top1']:7.2%} ({row['seconds']:.0f} s)", flush=True)
