@@ -41,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--train-images", type=int, help="train on the first N images only (quick checks)")
-    p.add_argument("--models", help="comma list: only these zoo models (quick checks)")
+    p.add_argument("--models", help="comma list: only these zoo models ('none': the searched network alone)")
     p.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
     p.add_argument("--out", default="runs/search_vs_zoo")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -64,7 +64,7 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     predictor = load_predictor(args.target, "fp32")
     nets = [
         {
-            "name": f"searched ({arch['spec_hash'][:12]})",
+            "name": f"{'hand-picked' if 'hand_picked' in arch else 'searched'} ({arch['spec_hash'][:12]})",
             "source": str(arch_path),
             "predicted_latency_ms": arch["predicted_latency_ms"],
         }
@@ -173,7 +173,7 @@ def report(settings: dict, rows: list[dict]) -> None:
         best = max(zoo_rows, key=lambda r: r["top1"])
         verdict = "beats" if searched["top1"] > best["top1"] else "does NOT beat"
         print(
-            f"searched {searched['top1']:.2%} {verdict} every zoo model within the budget "
+            f"{searched['name']} {searched['top1']:.2%} {verdict} every zoo model within the budget "
             f"(best of {len(zoo_rows)}: {best['name']} {best['top1']:.2%}, margin "
             f"{100 * (searched['top1'] - best['top1']):+.2f} points)"
         )
