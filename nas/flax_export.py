@@ -1,0 +1,82 @@
+"""The `--format flax` export: a standalone Flax NNX network that loads without the supernet.
+
+DIR/spec.json      the ArchSpec of the network (what `SpecNet` builds)
+DIR/export.json    input normalisation, batch-norm epsilon and provenance
+DIR/checkpoint/    Orbax checkpoint of the network's state (parameters and batch statistics)
+
+  from nas.flax_export import load
+  model, spec, normalizer = load("DIR")
+  logits = model(normalizer(uint8_images), Mode("eval"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from nas.data import Normalizer
+from nas.extract import Extracted
+from nas.model import SpecNet
+from search_spaces.arch_spec import ArchSpec
+from search_spaces.cli import UserError
+
+KIND = "platform-nas/flax-export"
+
+
+def save(extracted: Extracted, out: str | os.PathLike) -> None:
+    """Writes DIR whole or not at all: built in a sibling folder, then renamed into place (an
+    existing DIR is replaced only once the new one is complete)."""
+    out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        (staging / "spec.json").write_text(extracted.spec.to_json() + "\n")
+        meta = {
+            "kind": KIND,
+            "schema_version": 1,
+            "normalizer": dataclasses.asdict(extracted.normalizer),
+            "bn_eps": extracted.provenance["bn_eps"],
+            "provenance": extracted.provenance,
+        }
+        (staging / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
+        state = jax.tree.map(np.asarray, nnx.state(extracted.model).to_pure_dict())
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(staging / "checkpoint", state)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+            os.replace(out, old / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load(folder: str | os.PathLike) -> tuple[SpecNet, ArchSpec, Normalizer]:
+    folder = Path(folder).absolute()
+    try:
+        meta = json.loads((folder / "export.json").read_text())
+        spec = ArchSpec.from_json((folder / "spec.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder}: not a Flax export ({exc})") from None
+    if meta.get("kind") != KIND:
+        raise UserError(f"{folder}/export.json: not a Flax export (kind {meta.get('kind')!r})")
+    model = SpecNet(spec, eps=meta["bn_eps"])
+    state = nnx.state(model)
+    target = jax.tree.map(np.asarray, state.to_pure_dict())
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(folder / "checkpoint", target)
+    nnx.replace_by_pure_dict(state, restored)
+    nnx.update(model, state)
+    normalizer = Normalizer(tuple(meta["normalizer"]["mean"]), tuple(meta["normalizer"]["std"]))
+    return model, spec, normalizer
