@@ -30,12 +30,15 @@ from latency_models.signature import PRECISIONS, space_blocks, spec_blocks
 from latency_models.table import LatencyTable, TableError
 from latency_models.tflite.emit import emit_spec
 from search_spaces import SPACES, ArchSpec, get_space
-from search_spaces.cli import ArgumentParser, UserError, run, write_atomic
+from search_spaces.cli import ArgumentParser, UserError, add_form_arguments, form_space, run, write_atomic
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model
 
 PROG = "python -m latency_models.evaluate"
 NETWORK_PARAMS = ("net_log_scale", "net_overhead", "net_costs")
+# With --proxy the kept host predictor must still serve the deployable networks (searches at
+# 224 px): their calibration set, the one a plain run uses, is measured and fitted on too.
+DEPLOYED_RESOLUTION = 224
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -114,6 +117,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--out", default="runs/evaluate", help="folder for measurements, plot and report")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_form_arguments(parser)
     return parser
 
 
@@ -139,21 +143,27 @@ def main(argv: list[str] | None = None) -> int:
     except TableError as exc:
         raise UserError(str(exc)) from None
 
-    space = get_space(args.space)
-    missing = table.coverage(space_blocks(space, args.resolution, args.precision)).missing
-    if missing:
-        raise UserError(
-            f"{table_path} lacks {len(missing)} blocks of {args.space} at {args.resolution} px {args.precision} "
-            f"(a table of another space or resolution, or an unfinished one: complete it with latency_models.measure "
-            f"--space {args.space} --resolution {args.resolution} --out {table_path} --resume)"
-        )
+    space = form_space(args)
+    deployed = get_space(args.space)
+    forms = [(space, args.resolution, args.proxy)]
+    if args.proxy and args.calibrate:
+        forms.append((deployed, DEPLOYED_RESOLUTION, False))
+    for form, resolution, proxy in forms:
+        missing = table.coverage(space_blocks(form, resolution, args.precision, proxy=proxy)).missing
+        if missing:
+            what = f"{args.space}{' proxy' if proxy else ''} at {resolution} px {args.precision}"
+            raise UserError(
+                f"{table_path} lacks {len(missing)} blocks of {what} (a table of another space or resolution, or an "
+                f"unfinished one: complete it with latency_models.measure --space {args.space} --resolution "
+                f"{resolution}{' --proxy' if proxy else ''} --out {table_path} --resume)"
+            )
     rng = np.random.default_rng(args.seed)
-    scored = [space.materialize(space.sample(rng), resolution=args.resolution) for _ in range(args.n)]
+    scored = [space.materialize(space.sample(rng), args.resolution, args.proxy) for _ in range(args.n)]
     scored = [s.with_name(f"{args.space}-{i}") for i, s in enumerate(scored)]
-    calibration_rng = np.random.default_rng(args.seed + 10_000)
-    calibration = [
-        space.materialize(space.sample(calibration_rng), resolution=args.resolution) for _ in range(args.calibrate)
-    ]
+    calibration = []
+    for form, resolution, proxy in forms:
+        rng = np.random.default_rng(args.seed + 10_000)
+        calibration += [form.materialize(form.sample(rng), resolution, proxy) for _ in range(args.calibrate)]
 
     zoo = [] if args.no_zoo else [zoo_model(name) for name in ZOO]
 
@@ -193,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             metadata={
                 **base.metadata,
                 "calibrated_on": f"{len(calibration)} random {args.space} subnets "
-                f"measured end to end (seed {args.seed + 10_000})",
+                f"{'(proxy and deployable) ' if len(forms) > 1 else ''}measured end to end (seed {args.seed + 10_000})",
             },
         )
     if args.table is None:

@@ -22,8 +22,8 @@ from latency_models.host import HostBackend
 from latency_models.signature import PRECISIONS, Block, space_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableError
 from latency_models.tflite.emit import emit_block
-from search_spaces import SPACES, get_space
-from search_spaces.cli import ArgumentParser, UserError, run
+from search_spaces import SPACES
+from search_spaces.cli import ArgumentParser, UserError, add_form_arguments, form_space, run
 
 PROG = "python -m latency_models.measure"
 # Metadata that must agree before a run may add rows to an existing table.
@@ -46,6 +46,7 @@ def build_parser() -> ArgumentParser:
         "--resume", action="store_true", help="continue an existing --out table: measure only the blocks it lacks"
     )
     parser.add_argument("--limit", type=int, help="measure at most this many new blocks (then stop; resumable)")
+    add_form_arguments(parser)
     phone = parser.add_argument_group("adb targets")
     phone.add_argument("--adb", default="adb", help="the adb executable (default: adb on PATH)")
     phone.add_argument(
@@ -131,16 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             raise UserError(f"--{flag}: must be positive, got {value}")
     backend = make_backend(args)
-    default_name = f"{args.target.replace(':', '_')}-{args.space}-{args.resolution}-{args.precision}-t{args.threads}"
+    space = form_space(args)
+    form = f"{args.space}{'-proxy' if args.proxy else ''}"
+    default_name = f"{args.target.replace(':', '_')}-{form}-{args.resolution}-{args.precision}-t{args.threads}"
     out = Path(args.out or f"{default_name}.jsonl")
     console = Console(stderr=True)
     try:
         table = open_table(out, args.resume, backend, args.precision)
-        blocks = space_blocks(get_space(args.space), args.resolution, args.precision)
+        blocks = space_blocks(space, args.resolution, args.precision, proxy=args.proxy)
         missing = [block for block in blocks if block.key not in table]
         todo = missing[: args.limit]
         console.print(
-            f"{args.space} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
+            f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
             f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
         )
         failed = measure_blocks(backend, todo, table, out, console)
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if not out.exists():
         table.save(out)
     covered = len(blocks) - len(table.coverage(blocks).missing)
-    console.print(f"{out}: {len(table)} rows; {covered}/{len(blocks)} blocks of {args.space} covered")
+    console.print(f"{out}: {len(table)} rows; {covered}/{len(blocks)} blocks of {form} covered")
     for block, reason in failed:
         console.print(f"[red]failed[/] {block.key}: {reason}")
     return 1 if failed else 0

@@ -72,15 +72,19 @@ def spec_blocks(spec: ArchSpec, precision: str = "fp32") -> list[Block]:
 
 
 def space_blocks(
-    space: ChoiceSpace, resolution: int | None = None, precision: str = "fp32", where: dict[str, Any] | None = None
+    space: ChoiceSpace,
+    resolution: int | None = None,
+    precision: str = "fp32",
+    where: dict[str, Any] | None = None,
+    proxy: bool = False,
 ) -> list[Block]:
     """Every distinct block of the space, its networks built at `resolution` (default: each
-    choice's own), in a stable order. `where` keeps only the choices with those values, e.g.
-    {"width": 1.2} for the blocks of Once-for-All's w1.2 supernet."""
+    choice's own) and in proxy form if asked, in a stable order. `where` keeps only the choices
+    with those values, e.g. {"width": 1.2} for the blocks of Once-for-All's w1.2 supernet."""
     blocks: dict[str, Block] = {}
     for choices in space.covering_choices():
         values = space.values(choices)
         if all(values[name] == value for name, value in (where or {}).items()):
-            for block in spec_blocks(space.materialize(choices, resolution=resolution), precision):
+            for block in spec_blocks(space.materialize(choices, resolution=resolution, proxy=proxy), precision):
                 blocks.setdefault(block.key, block)
     return list(blocks.values())

@@ -48,7 +48,7 @@ def save(extracted: Extracted, out: str | os.PathLike) -> None:
             "provenance": extracted.provenance,
         }
         (staging / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
-        state = jax.tree.map(np.asarray, nnx.state(extracted.model).to_pure_dict())
+        state = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(extracted.model)))
         with ocp.StandardCheckpointer() as checkpointer:
             checkpointer.save(staging / "checkpoint", state)
         if out.exists():
@@ -73,7 +73,7 @@ def load(folder: str | os.PathLike) -> tuple[SpecNet, ArchSpec, Normalizer]:
         raise UserError(f"{folder}/export.json: not a Flax export (kind {meta.get('kind')!r})")
     model = SpecNet(spec, eps=meta["bn_eps"])
     state = nnx.state(model)
-    target = jax.tree.map(np.asarray, state.to_pure_dict())
+    target = jax.tree.map(np.asarray, nnx.to_pure_dict(state))
     with ocp.StandardCheckpointer() as checkpointer:
         restored = checkpointer.restore(folder / "checkpoint", target)
     nnx.replace_by_pure_dict(state, restored)

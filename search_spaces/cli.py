@@ -93,3 +93,26 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def add_form_arguments(parser: argparse.ArgumentParser) -> None:
+    """--proxy, --in-channels, --classes: which networks of a space a latency tool builds (the
+    deployable ones by default; with --proxy the small-image form a supernet trains)."""
+    form = parser.add_argument_group("network form")
+    form.add_argument("--proxy", action="store_true", help="the small-image form a supernet trains")
+    form.add_argument("--in-channels", type=int, help="input channels (default: the space's, 3)")
+    form.add_argument("--classes", type=int, help="classifier outputs (default: the space's, 1000)")
+
+
+def form_space(args: argparse.Namespace):
+    """The space with the --in-channels and --classes of `add_form_arguments`."""
+    from search_spaces import get_space
+
+    kwargs = {}
+    for flag, name in (("in_channels", "in_channels"), ("classes", "num_classes")):
+        value = getattr(args, flag)
+        if value is not None:
+            if value < 1:
+                raise UserError(f"--{flag.replace('_', '-')}: must be positive, got {value}")
+            kwargs[name] = value
+    return get_space(args.space, **kwargs)

@@ -1,0 +1,149 @@
+"""`python -m nas.export` with trained weights: batch-norm folding, the three formats, the
+verification, and the one-line errors."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nas.supernet import Layout
+from search_spaces import get_space
+from tests.test_cli import assert_one_line_error
+from tests.test_train import REPO
+
+PROG = "python -m nas.export"
+
+
+def export(args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "nas.export", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def searched(trained_tiny, tmp_path_factory):
+    """A deployable spec of the tiny supernet (224 px, RGB, 1000 classes), as a search writes."""
+    from nas.run import Run
+
+    run, _ = trained_tiny
+    layout = Layout(Run.open(run).config.supernet)
+    choices = layout.space.sample(np.random.default_rng(3))
+    path = tmp_path_factory.mktemp("arch") / "arch.json"
+    path.write_text(get_space("mbv3", stages=1).materialize(choices).to_json())
+    return path
+
+
+def test_folding_batch_norm_keeps_the_network(tmp_path):
+    """A SpecNet with non-trivial batch-norm statistics, folded and emitted, computes what it
+    computes in eval mode (every layer kind the mbv3 space uses: SE, h-swish, shortcut)."""
+    import jax
+    from flax import nnx
+
+    from latency_models.tflite.emit import emit_spec
+    from latency_models.tflite.runtime import run
+    from nas.fold import inference_weights
+    from nas.layers import Mode
+    from nas.model import SpecNet
+
+    space = get_space("mbv3", num_classes=10, in_channels=1, stages=2)
+    spec = space.materialize(space.sample(np.random.default_rng(0)), resolution=28, proxy=True)
+    model = SpecNet(spec, seed=1)
+    rng = np.random.default_rng(2)
+    state = nnx.state(model)
+    randomised = jax.tree.map(lambda x: np.asarray(x) + rng.uniform(0.1, 0.5, np.shape(x)), nnx.to_pure_dict(state))
+    nnx.replace_by_pure_dict(state, randomised)
+    nnx.update(model, state)
+    images = rng.normal(size=(8, 28, 28, 1)).astype(np.float32)
+    expected = np.asarray(model(images, Mode("eval")))
+    got = run(emit_spec(spec, inference_weights(spec, model)), images)
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_float_export_verifies_against_the_flax_subnet(trained_tiny, searched, tmp_path):
+    run, env = trained_tiny
+    out = tmp_path / "model.tflite"
+    result = export(["--arch", str(searched), "--supernet", str(run), "--out", str(out), "--calib-images", "32"], env)
+    assert result.returncode == 0, result.stderr
+    assert "verification passed" in result.stdout
+    diff = float(re.search(r"max \|diff\| (\S+),", result.stdout).group(1))
+    assert diff <= 1e-4
+    assert re.search(r"same top-1 on (\d+)/\1", result.stdout)
+    assert "host latency" in result.stdout
+    sidecar = json.loads((tmp_path / "model.tflite.json").read_text())
+    resolution = sidecar["spec"]["resolution"]
+    assert sidecar["precision"] == "fp32" and sidecar["input"]["shape"][:3] == [1, resolution, resolution]
+    assert sidecar["provenance"]["supernet"] == str(run)
+    # verification on its own gives the same agreement
+    again = export(
+        ["--verify", str(out), "--arch", str(searched), "--supernet", str(run)]
+        + ["--calib-images", "32", "--no-latency"],
+        env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"max |diff| {diff:.2e}" in again.stdout and "host latency" not in again.stdout
+
+
+def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, tmp_path):
+    from nas.verify import is_int8
+
+    run, env = trained_tiny
+    out = tmp_path / "int8.tflite"
+    args = ["--arch", str(searched), "--supernet", str(run), "--calib-images", "32", "--no-latency"]
+    result = export([*args, "--int8", "--calib", "16", "--out", str(out)], env)
+    assert result.returncode in (0, 1), result.stderr  # 1: more than a point lost, possible on 64 images
+    assert is_int8(out.read_bytes())
+    ratio = float(re.search(r"([\d.]+)x smaller than float", result.stdout).group(1))
+    assert ratio > 2
+    agree, n = map(int, re.search(r"same top-1 on (\d+)/(\d+)", result.stdout).groups())
+    assert agree >= 0.8 * n
+
+
+def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
+    from latency_models.tflite.runtime import run as run_tflite
+    from nas.data import load_dataset
+    from nas.flax_export import load
+    from nas.layers import Mode
+    from search_spaces.cli import read_spec
+
+    run, env = trained_tiny
+    common = ["--arch", str(searched), "--supernet", str(run), "--calib-images", "32"]
+    assert export([*common, "--format", "flax", "--out", str(tmp_path / "flax")], env).returncode == 0
+    assert export([*common, "--format", "spec", "--out", str(tmp_path / "spec.json")], env).returncode == 0
+    float_run = export([*common, "--no-verify", "--out", str(tmp_path / "m.tflite")], env)
+    assert float_run.returncode == 0, float_run.stderr
+    model, spec, normalizer = load(tmp_path / "flax")
+    assert spec == read_spec(str(tmp_path / "spec.json"))
+    config = json.loads((run / "config.json").read_text())
+    images = normalizer(load_dataset(config["train"]["data"]).test_x[:16])
+    flax_out = np.asarray(model(images, Mode("eval")))
+    assert np.abs(flax_out - run_tflite((tmp_path / "m.tflite").read_bytes(), images)).max() <= 1e-4
+
+
+def test_an_arch_outside_the_supernet_exits_2_naming_the_layer_and_keeps_the_output(trained_tiny, tmp_path):
+    from search_spaces import zoo
+
+    run, env = trained_tiny
+    arch = tmp_path / "mbv2.json"
+    arch.write_text(zoo.get("mobilenet_v2_1.0").to_json())
+    out = tmp_path / "model.tflite"
+    out.write_bytes(b"an earlier export")
+    result = export(["--arch", str(arch), "--supernet", str(run), "--out", str(out)], env)
+    assert_one_line_error(result, f"{PROG}: error: {arch}: not a subnet of the supernet", "stem[0] (conv): ")
+    assert out.read_bytes() == b"an earlier export"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--format", "flax", "--int8"], "--int8 applies to --format tflite only"),
+        (["--calib", "0"], "--calib: must be >= 1"),
+        (["--verify", "missing.tflite"], "--verify missing.tflite: no such file"),
+    ],
+)
+def test_bad_requests(trained_tiny, searched, tmp_path, extra, message):
+    run, env = trained_tiny
+    result = export(["--arch", str(searched), "--supernet", str(run), "--out", str(tmp_path / "m"), *extra], env)
+    assert_one_line_error(result, message)
