@@ -59,6 +59,22 @@ def test_killed_run_resumes_without_remeasuring_or_losing_rows(tmp_path):
     assert f"{len(before)} already in" in result.stderr
 
 
+def test_proxy_form_measures_the_blocks_a_supernet_trains(tmp_path):
+    """--proxy --in-channels 1 --classes 10: the 28 px, 8x-downsampled, half-width networks of
+    a Fashion-MNIST supernet, whose blocks the deployable form never has."""
+    out = tmp_path / "proxy.jsonl"
+    form = ("--space", "mbv3", "--resolution", "28", "--proxy", "--in-channels", "1", "--classes", "10")
+    result = measure(*form, "--limit", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    space = get_space("mbv3", num_classes=10, in_channels=1)
+    proxy = space_blocks(space, 28, proxy=True)
+    assert set(LatencyTable.load(out).rows) == {b.key for b in proxy[:3]}
+    assert proxy[0].in_shape == (28, 28, 1)
+    assert proxy[0].key not in {b.key for b in space_blocks(space, 28)}  # a half-width stem: another block
+    bad = measure(*form[:-2], "--classes", "0", "--out", str(tmp_path / "x.jsonl"))
+    assert bad.returncode == 2 and "--classes: must be positive" in bad.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
