@@ -41,6 +41,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--verify", metavar="MODEL", help="verify an exported .tflite against --arch and --supernet")
     p.add_argument("--no-verify", action="store_true", help="skip verification after a .tflite export")
     p.add_argument("--no-latency", action="store_true", help="verification without timing on this machine")
+    p.add_argument(
+        "--tf-crosscheck", action="store_true", help="also convert with TensorFlow (jax2tf) and compare (`tf` extra)"
+    )
     p.add_argument("--random-weights", action="store_true", help="random weights (to measure or inspect a model)")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights and of int8 calibration images")
     p.add_argument("--cpu-devices", default="1", help="XLA devices on a CPU-only machine (default: 1)")
@@ -62,6 +65,11 @@ def _check(args) -> None:
         return
     if not args.supernet:
         raise UserError("trained weights come from a supernet: pass --supernet runs/NAME (or --random-weights)")
+    if args.tf_crosscheck:
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            raise UserError("--tf-crosscheck needs TensorFlow: pip install -e '.[tf]'") from None
     if args.int8 and args.format != "tflite":
         raise UserError("--int8 applies to --format tflite only")
     for flag in ("calib", "calib_images"):
@@ -149,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = verify(model, extracted, float_model if args.int8 else None, latency=not args.no_latency)
     print("\n".join(describe(report)))
+    if args.tf_crosscheck:
+        from nas.tf_crosscheck import crosscheck
+        from nas.tf_crosscheck import describe as describe_crosscheck
+        from nas.verify import AGREEMENT_IMAGES
+
+        images = extracted.data.test_x[:AGREEMENT_IMAGES]
+        print("\n".join(describe_crosscheck(crosscheck(extracted, float_model, images, not args.no_latency))))
     return 0 if report["passed"] else 1
 
 

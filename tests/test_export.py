@@ -147,3 +147,21 @@ def test_bad_requests(trained_tiny, searched, tmp_path, extra, message):
     run, env = trained_tiny
     result = export(["--arch", str(searched), "--supernet", str(run), "--out", str(tmp_path / "m"), *extra], env)
     assert_one_line_error(result, message)
+
+
+def test_tensorflow_crosscheck_agrees_with_the_emitter(trained_tiny, searched, tmp_path):
+    """The `tf` extra (installed by the README's set-up, so CI runs this): jax2tf and TFLite's
+    converter turn the same Flax subnet into a model whose outputs match the emitter's."""
+    pytest.importorskip("tensorflow")
+    run, env = trained_tiny
+    args = ["--arch", str(searched), "--supernet", str(run), "--calib-images", "32", "--tf-crosscheck"]
+    result = export([*args, "--out", str(tmp_path / "m.tflite")], env)
+    assert result.returncode == 0, result.stderr
+    found = re.search(
+        r"TensorFlow cross-check on (\d+) test images: max \|diff\| (\S+), same top-1 on (\d+)/", result.stdout
+    )
+    images, diff, agree = int(found.group(1)), float(found.group(2)), int(found.group(3))
+    assert diff <= 1e-4 and agree == images
+    theirs = re.search(r"ops, TensorFlow: (.*) \(", result.stdout).group(1)
+    assert "CONV_2D" in theirs and "DEPTHWISE_CONV_2D" in theirs
+    assert re.search(r"host latency: ours \S+ ms, TensorFlow's \S+ ms", result.stdout)
