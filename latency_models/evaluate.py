@@ -144,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(str(exc)) from None
 
     space = form_space(args)
-    deployed = get_space(args.space)
     forms = [(space, args.resolution, args.proxy)]
     if args.proxy and args.calibrate:
-        forms.append((deployed, DEPLOYED_RESOLUTION, False))
+        forms.append((get_space(args.space), DEPLOYED_RESOLUTION, False))
     for form, resolution, proxy in forms:
         missing = table.coverage(space_blocks(form, resolution, args.precision, proxy=proxy)).missing
         if missing:
@@ -162,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     scored = [s.with_name(f"{args.space}-{i}") for i, s in enumerate(scored)]
     calibration = []
     for form, resolution, proxy in forms:
-        rng = np.random.default_rng(args.seed + 10_000)
-        calibration += [form.materialize(form.sample(rng), resolution, proxy) for _ in range(args.calibrate)]
+        sampler = np.random.default_rng(args.seed + 10_000)  # each form's set is the one a run of it alone takes
+        calibration += [form.materialize(form.sample(sampler), resolution, proxy) for _ in range(args.calibrate)]
 
     zoo = [] if args.no_zoo else [zoo_model(name) for name in ZOO]
 

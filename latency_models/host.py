@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,13 @@ class HostBackend:
             ),
             source="latency_models.measure --target host",
         )
+
+    def time_bytes(self, model: bytes) -> Timing:
+        """`time_model` for a model held in memory."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.tflite"
+            path.write_bytes(model)
+            return self.time_model(path)
 
     def time_model(self, model_path: Path) -> Timing:
         try:

@@ -31,7 +31,7 @@ class ConvLayer(nnx.Module):
         if impl != "portable" and x.shape[1:3] == (1, 1) and self.kernel.shape[:2] == (1, 1):
             y = (x[:, 0, 0] @ self.kernel[0, 0])[:, None, None]  # a 1x1 conv on a pooled map
         else:
-            y = ops.conv(x, self.kernel[...], self.stride, self.groups, matmul=impl != "portable")
+            y = ops.conv(x, self.kernel[...], self.stride, self.groups, impl)
         if self.bias is not None:
             y = y + self.bias[...]
         if self.bn is not None:
@@ -51,7 +51,7 @@ class DWSeparableLayer(nnx.Module):
 
     def __call__(self, x, mode: Mode, impl: str):
         y = ops.activation(self.act, self.dw_bn(ops.depthwise_conv(x, self.dw[...], self.stride, impl), mode))
-        return ops.activation(self.act, self.pw_bn(ops.conv(y, self.pw[...], matmul=impl != "portable"), mode))
+        return ops.activation(self.act, self.pw_bn(ops.conv(y, self.pw[...], impl=impl), mode))
 
 
 class MBConvLayer(nnx.Module):
@@ -77,13 +77,13 @@ class MBConvLayer(nnx.Module):
     def __call__(self, x, mode: Mode, impl: str):
         y = x
         if self.expand is not None:
-            y = ops.conv(y, self.expand[...], groups=self.groups, matmul=impl != "portable")
+            y = ops.conv(y, self.expand[...], groups=self.groups, impl=impl)
             y = ops.activation(self.act, self.expand_bn(y, mode))
         y = ops.activation(self.act, self.dw_bn(ops.depthwise_conv(y, self.dw[...], self.stride, impl), mode))
         if self.se:
             s = jax.nn.relu(y.mean((1, 2)) @ self.se_reduce[...] + self.se_reduce_bias[...])
             y = y * ops.gate(self.gate, s @ self.se_expand[...] + self.se_expand_bias[...])[:, None, None, :]
-        y = self.project_bn(ops.conv(y, self.project[...], groups=self.groups, matmul=impl != "portable"), mode)
+        y = self.project_bn(ops.conv(y, self.project[...], groups=self.groups, impl=impl), mode)
         return x + y if self.residual else y
 
 

@@ -228,11 +228,11 @@ def _elastic_dw_bwd(stride, residuals, g):
 _elastic_dw.defvjp(_elastic_dw_fwd, _elastic_dw_bwd)
 
 
-def conv(x: jax.Array, kernel: jax.Array, stride: int = 1, groups: int = 1, matmul: bool = True) -> jax.Array:
+def conv(x: jax.Array, kernel: jax.Array, stride: int = 1, groups: int = 1, impl: str | None = None) -> jax.Array:
     """Dense (or grouped) convolution, SAME padding, kernel [k, k, in/groups, out]. A 1x1
-    stride-1 convolution is written as a matrix product, which XLA:CPU runs fastest, unless
-    `matmul` is False (TFLite's converter cannot lower that rank-4 product)."""
-    if matmul and kernel.shape[0] == 1 and stride == 1 and groups == 1:
+    stride-1 convolution is written as a matrix product, which XLA:CPU runs fastest, except
+    with impl "portable" (TFLite's converter cannot lower that rank-4 product)."""
+    if impl != "portable" and kernel.shape[0] == 1 and stride == 1 and groups == 1:
         return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
     return lax.conv_general_dilated(
         x, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups

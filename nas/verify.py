@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,10 +37,7 @@ def host_latency(model: bytes, spec, precision: str) -> dict[str, Any]:
     from latency_models.devices import UnknownTarget, load_predictor
     from latency_models.host import HostBackend
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.tflite"
-        path.write_bytes(model)
-        measured = HostBackend().time_model(path).median_ms
+    measured = HostBackend().time_bytes(model).median_ms
     try:
         predicted = load_predictor("host", precision).spec_ms(spec, precision)
     except UnknownTarget as exc:
@@ -56,10 +51,11 @@ def verify(model: bytes, extracted: Extracted, float_model: bytes | None = None,
     data = extracted.data
     precision = "int8" if is_int8(model) else "fp32"
     count = min(AGREEMENT_IMAGES, len(data.test_y))
-    reference = extracted.logits(data.test_x[:count])
-    got = tflite_outputs(model, extracted, data.test_x[:count])
-    flax_top1 = float((extracted.logits(data.test_x).argmax(-1) == data.test_y).mean())
-    exported_top1 = float((tflite_outputs(model, extracted, data.test_x).argmax(-1) == data.test_y).mean())
+    flax_out = extracted.logits(data.test_x)
+    exported_out = tflite_outputs(model, extracted, data.test_x)
+    reference, got = flax_out[:count], exported_out[:count]  # agreement: the first test images
+    flax_top1 = float((flax_out.argmax(-1) == data.test_y).mean())
+    exported_top1 = float((exported_out.argmax(-1) == data.test_y).mean())
     report: dict[str, Any] = {
         "precision": precision,
         "agreement_images": count,
