@@ -14,6 +14,8 @@ deployable spec names which subnet). Its input is normalised images: `OUT.json` 
 .tflite says how (per-channel mean and std of 0..1 pixels), the classes and the provenance.
 int8 is post-training quantisation, activation ranges calibrated on --calib training images.
 A .tflite is verified after export (see nas/verify.py) unless --no-verify; exit 1 when a check fails.
+--tf-crosscheck (the `tf` extra) also converts the subnet with TensorFlow's converter (int8 with
+--int8, calibrated on the same images) and compares the two (see nas/tf_crosscheck.py).
 """
 
 from __future__ import annotations
@@ -88,18 +90,24 @@ def _random_weights(args) -> int:
     return 0
 
 
-def emit(extracted, int8: bool, calib: int, seed: int) -> tuple[bytes, bytes]:
-    """(the model, its float form): the float form sizes an int8 model in verification."""
-    from latency_models.tflite.emit import emit_spec
+def int8_calibration(extracted, count: int, seed: int):
+    """`count` normalised training images that calibrate int8 activation ranges."""
     from nas.accuracy import calibration_images
+
+    return extracted.normalizer(calibration_images(extracted.data.train_x, count, seed))
+
+
+def emit(extracted, calibration=None) -> tuple[bytes, bytes]:
+    """(the model, its float form): int8 when `calibration` images are given; the float form
+    sizes an int8 model in verification."""
+    from latency_models.tflite.emit import emit_spec
     from nas.fold import inference_weights
 
     weights = inference_weights(extracted.spec, extracted.model)
     float_model = emit_spec(extracted.spec, weights)
-    if not int8:
+    if calibration is None:
         return float_model, float_model
-    images = extracted.normalizer(calibration_images(extracted.data.train_x, calib, seed))
-    return emit_spec(extracted.spec, weights, "int8", calibration=images), float_model
+    return emit_spec(extracted.spec, weights, "int8", calibration=calibration), float_model
 
 
 def _sidecar(extracted, args, precision: str) -> dict:
@@ -148,23 +156,23 @@ def main(argv: list[str] | None = None) -> int:
         save(extracted, args.out)
         print(f"wrote {args.out}/ (spec.json, export.json, checkpoint/)", file=sys.stderr)
         return 0
-    model, float_model = emit(extracted, args.int8, args.calib, args.seed)
+    calibration = int8_calibration(extracted, args.calib, args.seed) if args.int8 else None
+    model, float_model = emit(extracted, calibration)
     precision = "int8" if args.int8 else "fp32"
     write_atomic(args.out, model)
     write_atomic(f"{args.out}.json", json.dumps(_sidecar(extracted, args, precision), indent=2) + "\n")
     print(f"wrote {args.out} ({len(model) / 1e6:.3f} MB, {precision}) and {args.out}.json", file=sys.stderr)
-    if args.no_verify:
-        return 0
-    report = verify(model, extracted, float_model if args.int8 else None, latency=not args.no_latency)
-    print("\n".join(describe(report)))
+    passed = True
+    if not args.no_verify:
+        report = verify(model, extracted, float_model if args.int8 else None, latency=not args.no_latency)
+        print("\n".join(describe(report)))
+        passed = report["passed"]
     if args.tf_crosscheck:
         from nas.tf_crosscheck import crosscheck
         from nas.tf_crosscheck import describe as describe_crosscheck
-        from nas.verify import AGREEMENT_IMAGES
 
-        images = extracted.data.test_x[:AGREEMENT_IMAGES]
-        print("\n".join(describe_crosscheck(crosscheck(extracted, float_model, images, not args.no_latency))))
-    return 0 if report["passed"] else 1
+        print("\n".join(describe_crosscheck(crosscheck(extracted, model, not args.no_latency, calibration))))
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ from nas.extract import Extracted
 from nas.layers import Mode
 
 
-def tensorflow_tflite(extracted: Extracted) -> bytes:
+def tensorflow_tflite(extracted: Extracted, calibration: np.ndarray | None = None) -> bytes:
     """The Flax subnet (eval mode, every convolution as a convolution) through jax2tf and
-    tf.lite.TFLiteConverter, TFLite builtin ops only."""
+    tf.lite.TFLiteConverter, TFLite builtin ops only; full int8 (float input and output, as the
+    emitter's) when normalised `calibration` images are given, calibrated on those images."""
     import tensorflow as tf
     from flax import nnx
     from jax.experimental import jax2tf
@@ -33,7 +34,12 @@ def tensorflow_tflite(extracted: Extracted) -> bytes:
     signature = [tf.TensorSpec([1, spec.resolution, spec.resolution, spec.in_channels], tf.float32)]
     function = tf.function(jax2tf.convert(forward, with_gradient=False), input_signature=signature, autograph=False)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if calibration is None:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in calibration)
     return converter.convert()
 
 
@@ -42,16 +48,21 @@ def op_counts(model: bytes) -> Counter:
     return Counter(op["op_name"] for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE")
 
 
-def crosscheck(extracted: Extracted, ours: bytes, images: np.ndarray, latency: bool = True) -> dict:
-    """Both models on the same uint8 `images`: max abs difference, top-1 agreement, op counts,
-    and (with `latency`) the median host latency of each, timed alike in one run."""
-    theirs = tensorflow_tflite(extracted)
-    x = extracted.normalizer(images)
+def crosscheck(extracted: Extracted, ours: bytes, latency: bool = True, calibration: np.ndarray | None = None) -> dict:
+    """Both models over the test split: max abs difference, top-1 agreement and each one's
+    top-1, op counts, sizes and (with `latency`) the median host latency of each, timed alike in
+    one run. With `calibration` (the images `ours` was quantised with) TensorFlow's is int8 too."""
+    theirs = tensorflow_tflite(extracted, calibration)
+    data = extracted.data
+    x = extracted.normalizer(data.test_x)
     a, b = runtime.run(ours, x), runtime.run(theirs, x)
     report = {
-        "images": len(images),
+        "precision": "fp32" if calibration is None else "int8",
+        "images": len(x),
         "max_abs_diff": float(np.abs(a - b).max()),
         "top1_agree": int((a.argmax(-1) == b.argmax(-1)).sum()),
+        "top1_ours": float((a.argmax(-1) == data.test_y).mean()),
+        "top1_tensorflow": float((b.argmax(-1) == data.test_y).mean()),
         "ops_ours": dict(op_counts(ours)),
         "ops_tensorflow": dict(op_counts(theirs)),
         "bytes_ours": len(ours),
@@ -70,8 +81,9 @@ def describe(report: dict) -> list[str]:
         return ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
 
     lines = [
-        f"TensorFlow cross-check on {report['images']} test images: max |diff| {report['max_abs_diff']:.2e}, "
-        f"same top-1 on {report['top1_agree']}/{report['images']}",
+        f"TensorFlow cross-check ({report['precision']}) on {report['images']} test images: "
+        f"max |diff| {report['max_abs_diff']:.2e}, same top-1 on {report['top1_agree']}/{report['images']}",
+        f"  top-1: ours {report['top1_ours']:.2%}, TensorFlow's {report['top1_tensorflow']:.2%}",
         f"  ops, ours:       {ops(report['ops_ours'])} ({report['bytes_ours'] / 1e6:.3f} MB)",
         f"  ops, TensorFlow: {ops(report['ops_tensorflow'])} ({report['bytes_tensorflow'] / 1e6:.3f} MB)",
     ]

@@ -84,6 +84,27 @@ def test_int8_model_is_fully_integer():
     assert weights and all(len(d["quantization_parameters"]["scales"]) > 1 for d in weights)  # per channel
 
 
+def test_int8_zero_points_are_written_once_per_channel_count():
+    """Every weight and bias has per-channel zero points, all 0: the reader sees each tensor's
+    full vector, and the file holds one copy per distinct length, not one per tensor."""
+    from latency_models.tflite.graph import schema
+
+    spec = get("mobilenet_v3_large_1.0", resolution=RESOLUTION, num_classes=10)
+    model = emit_spec(spec, precision="int8")
+    for d in make_interpreter(model).get_tensor_details():
+        scales, zero_points = d["quantization_parameters"]["scales"], d["quantization_parameters"]["zero_points"]
+        assert len(zero_points) == len(scales)
+    subgraph = schema.Model.GetRootAsModel(model, 0).Subgraphs(0)
+    per_channel = {}  # zero-point vector length -> where in the file the vectors lie
+    for i in range(subgraph.TensorsLength()):
+        q = subgraph.Tensors(i).Quantization()
+        if q is not None and q.ZeroPointLength() > 1:
+            zero_points = q.ZeroPointAsNumpy()
+            assert not zero_points.any()
+            per_channel.setdefault(len(zero_points), set()).add(zero_points.__array_interface__["data"][0])
+    assert sum(len(v) for v in per_channel.values()) == len(per_channel) >= 5
+
+
 def test_every_block_of_a_space_emits_and_runs():
     space = get_space("fbnet_cifar")
     blocks = {b.key: b for c in space.covering_choices() for b in spec_blocks(space.materialize(c))}
