@@ -321,11 +321,10 @@ class Graph:
 class _VectorCache:
     """Each distinct numeric vector written once per flatbuffer and referenced wherever it recurs.
 
-    Per-channel int8 carries an int64 zero point per channel of every weight and bias, and all of
-    them are 0: written once per channel count instead of once per tensor they cost nothing, where
-    written out they are 8 of the 12 bytes a channel's quantisation costs (TFLite's converter
-    writes them out). A flatbuffer table may point at any vector built before it, so sharing
-    changes no value a reader sees."""
+    Per-channel int8 gives every weight and bias an int64 zero point per output channel, all 0.
+    Written per tensor (as TFLite's converter writes them) they are 8 of the 12 bytes a channel's
+    quantisation costs; written once per channel count they cost next to nothing. A flatbuffer
+    table may point at any vector built before it, so sharing changes no value a reader sees."""
 
     def __init__(self) -> None:
         self._offsets: dict[tuple[str, bytes], int] = {}
