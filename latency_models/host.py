@@ -41,9 +41,11 @@ class HostBackend:
     """Protocol: `warmup` invokes, then `rounds` rounds of `runs` timed invokes each; the
     latency is the median of the round medians. When the round medians spread by more than
     `max_spread` (this machine is shared and noisy), the block is re-timed, up to `retries`
-    times, keeping the attempt with the smallest spread."""
+    times, keeping the attempt with the smallest spread. `xnnpack=False` times TFLite's builtin
+    kernels alone."""
 
     threads: int = 1
+    xnnpack: bool = True
     warmup: int = 10
     rounds: int = 5
     runs: int = 50
@@ -57,7 +59,7 @@ class HostBackend:
             runtime_version=runtime_version(),
             soc=cpu_model(),
             threads=self.threads,
-            delegate="xnnpack",
+            delegate="xnnpack" if self.xnnpack else "none",
             precision=precision,
             date=datetime.date.today().isoformat(),
             protocol=(
@@ -76,7 +78,7 @@ class HostBackend:
 
     def time_model(self, model_path: Path) -> Timing:
         try:
-            interpreter = make_interpreter(Path(model_path).read_bytes(), self.threads)
+            interpreter = make_interpreter(Path(model_path).read_bytes(), self.threads, default_delegates=self.xnnpack)
         except (ValueError, RuntimeError, OSError) as exc:
             raise BlockError(f"{Path(model_path).name}: the interpreter rejected it ({exc})") from None
         (inp,) = interpreter.get_input_details()

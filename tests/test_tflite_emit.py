@@ -126,3 +126,29 @@ def test_int8_blocks_emit_and_run():
 def test_same_seed_same_bytes():
     spec = get("mnasnet_a1", resolution=RESOLUTION)
     assert emit_spec(spec, seed=4) == emit_spec(spec, seed=4) != emit_spec(spec, seed=5)
+
+
+def test_builtin_kernels_alone_compute_the_same_without_the_delegate():
+    """`default_delegates=False` (benchmarks/host_delegate.py, HostBackend(xnnpack=False)) runs
+    no XNNPACK piece and gives the delegated run's outputs."""
+    from latency_models.host import HostBackend
+
+    spec = get("mobilenet_v3_large_1.0", resolution=RESOLUTION, num_classes=10)
+    model = emit_spec(spec)
+    nodes = {
+        delegates: [op["op_name"] for op in make_interpreter(model, default_delegates=delegates)._get_ops_details()]
+        for delegates in (True, False)
+    }
+    assert "DELEGATE" in nodes[True] and "DELEGATE" not in nodes[False]
+    images = random_images((RESOLUTION, RESOLUTION, 3), 2)
+    outputs = []
+    for delegates in (True, False):
+        interpreter = make_interpreter(model, default_delegates=delegates)
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        for image in images:
+            interpreter.set_tensor(inp["index"], image[np.newaxis])
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(out["index"]).copy())
+    assert np.abs(np.concatenate(outputs[:2]) - np.concatenate(outputs[2:])).max() < 1e-4
+    assert HostBackend(xnnpack=False).metadata("fp32").delegate == "none"
+    assert HostBackend().metadata("fp32").delegate == "xnnpack"

@@ -6,14 +6,22 @@ from __future__ import annotations
 import numpy as np
 
 try:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 except ImportError:  # pragma: no cover
-    from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+    from tflite_runtime.interpreter import Interpreter, OpResolverType  # type: ignore[no-redef]
 
 
-def make_interpreter(model: bytes, threads: int = 1, keep_intermediates: bool = False) -> Interpreter:
+def make_interpreter(
+    model: bytes, threads: int = 1, keep_intermediates: bool = False, default_delegates: bool = True
+) -> Interpreter:
+    """`default_delegates=False` runs TFLite's builtin kernels only, without the XNNPACK delegate
+    the runtime applies by default (what the latency tables time)."""
+    resolver = OpResolverType.AUTO if default_delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     interpreter = Interpreter(
-        model_content=model, num_threads=threads, experimental_preserve_all_tensors=keep_intermediates
+        model_content=model,
+        num_threads=threads,
+        experimental_preserve_all_tensors=keep_intermediates,
+        experimental_op_resolver_type=resolver,
     )
     interpreter.allocate_tensors()
     return interpreter
