@@ -12,13 +12,12 @@ latency tables measure them, to show which blocks the time goes to.
 """
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 from latency_models.host import HostBackend
 from latency_models.signature import spec_blocks
 from latency_models.tflite.emit import emit_block
-from latency_models.tflite.runtime import make_interpreter
+from latency_models.tflite.runtime import op_counts
 from search_spaces.cli import read_spec
 
 
@@ -31,8 +30,7 @@ def both_ways(model: bytes, threads: int) -> tuple[float, float]:
 def time_models(paths: list[Path], threads: int) -> None:
     for path in paths:
         model = path.read_bytes()
-        nodes = Counter(op["op_name"] for op in make_interpreter(model, threads)._get_ops_details())
-        pieces = nodes.pop("DELEGATE", 0)
+        nodes, pieces = op_counts(model)
         delegated, builtin = both_ways(model, threads)
         print(f"{path}: {sum(nodes.values())} ops ({', '.join(f'{k} {v}' for k, v in sorted(nodes.items()))})")
         print(f"  XNNPACK took {pieces} piece(s) of the graph: {delegated:.3f} ms (median, {threads} thread)")

@@ -52,10 +52,12 @@ def user_profiles_dir() -> Path:
     return nas_home() / "profiles"
 
 
-def measure_command(out: Path, precision: str = "fp32", space: str = "mbv3", resolution: int = 224) -> str:
-    """The command that measures a host table at `out`."""
+def measure_command(
+    out: Path, precision: str = "fp32", space: str = "mbv3", resolution: int = 224, form_flags: str = ""
+) -> str:
+    """The command that measures a host table at `out` (`form_flags`: e.g. ' --proxy --classes 10')."""
     return (
-        f"python -m latency_models.measure --target host --space {space} --resolution {resolution} "
+        f"python -m latency_models.measure --target host --space {space} --resolution {resolution}{form_flags} "
         f"--precision {precision} --out {out}"
     )
 

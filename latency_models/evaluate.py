@@ -133,10 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibrate < 0:
         raise UserError(f"--calibrate: must be >= 0, got {args.calibrate}")
     table_path = Path(args.table) if args.table else host_table_path(args.precision)
+    # the requested form's flags, so a suggested measure command measures its blocks
+    form_flags = (" --proxy" if args.proxy else "") + "".join(
+        f" --{flag} {value}"
+        for flag, value in (("in-channels", args.in_channels), ("classes", args.classes))
+        if value is not None
+    )
     if not table_path.exists():
         raise UserError(
             f"no latency table at {table_path}; measure one with: "
-            + measure_command(table_path, args.precision, args.space, args.resolution)
+            + measure_command(table_path, args.precision, args.space, args.resolution, form_flags)
         )
     try:
         table = LatencyTable.load(table_path)
@@ -151,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = table.coverage(space_blocks(form, resolution, args.precision, proxy=proxy)).missing
         if missing:
             what = f"{args.space}{' proxy' if proxy else ''} at {resolution} px {args.precision}"
+            command = measure_command(
+                table_path, args.precision, args.space, resolution, form_flags if form is space else ""
+            )
             raise UserError(
                 f"{table_path} lacks {len(missing)} blocks of {what} (a table of another space or resolution, or an "
-                f"unfinished one: complete it with latency_models.measure --space {args.space} --resolution "
-                f"{resolution}{' --proxy' if proxy else ''} --out {table_path} --resume)"
+                f"unfinished one: complete it with {command} --resume)"
             )
     rng = np.random.default_rng(args.seed)
     scored = [space.materialize(space.sample(rng), args.resolution, args.proxy) for _ in range(args.n)]

@@ -8,8 +8,6 @@ would have produced, and the latency tables time what TensorFlow users ship.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from latency_models.tflite import runtime
@@ -43,11 +41,6 @@ def tensorflow_tflite(extracted: Extracted, calibration: np.ndarray | None = Non
     return converter.convert()
 
 
-def op_counts(model: bytes) -> Counter:
-    interpreter = runtime.make_interpreter(model)
-    return Counter(op["op_name"] for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE")
-
-
 def crosscheck(extracted: Extracted, ours: bytes, latency: bool = True, calibration: np.ndarray | None = None) -> dict:
     """Both models over the test split: max abs difference, top-1 agreement and each one's
     top-1, op counts, sizes and (with `latency`) the median host latency of each, timed alike in
@@ -63,8 +56,8 @@ def crosscheck(extracted: Extracted, ours: bytes, latency: bool = True, calibrat
         "top1_agree": int((a.argmax(-1) == b.argmax(-1)).sum()),
         "top1_ours": float((a.argmax(-1) == data.test_y).mean()),
         "top1_tensorflow": float((b.argmax(-1) == data.test_y).mean()),
-        "ops_ours": dict(op_counts(ours)),
-        "ops_tensorflow": dict(op_counts(theirs)),
+        "ops_ours": dict(runtime.op_counts(ours)[0]),
+        "ops_tensorflow": dict(runtime.op_counts(theirs)[0]),
         "bytes_ours": len(ours),
         "bytes_tensorflow": len(theirs),
     }

@@ -3,6 +3,8 @@ tflite_runtime where only that is installed (the two share the Interpreter API).
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 try:
@@ -27,9 +29,16 @@ def make_interpreter(
     return interpreter
 
 
-def run(model: bytes, images: np.ndarray, threads: int = 1) -> np.ndarray:
+def op_counts(model: bytes) -> tuple[Counter, int]:
+    """The model's builtin ops by name, and how many pieces of its graph the default (XNNPACK)
+    delegate took: each op it leaves out cuts the graph once more."""
+    ops = Counter(op["op_name"] for op in make_interpreter(model)._get_ops_details())
+    return ops, ops.pop("DELEGATE", 0)
+
+
+def run(model: bytes, images: np.ndarray, threads: int = 1, default_delegates: bool = True) -> np.ndarray:
     """Run a batch-1 model over N images one at a time; returns [N, ...] float outputs."""
-    interpreter = make_interpreter(model, threads)
+    interpreter = make_interpreter(model, threads, default_delegates=default_delegates)
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     results = []
     for image in images:
