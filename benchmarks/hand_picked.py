@@ -28,9 +28,9 @@ PICKS = {
 
 
 def main() -> int:
+    from common.files import write_atomic
     from latency_models.devices import load_predictor
     from search_spaces import get_space
-    from search_spaces.cli import write_atomic
     from search_spaces.graph import count_macs, count_params
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,7 +18,7 @@ from latency_models.host import HostBackend
 from latency_models.signature import spec_blocks
 from latency_models.tflite.emit import emit_block
 from latency_models.tflite.runtime import op_counts
-from search_spaces.cli import read_spec
+from search_spaces.arch_spec import ArchSpec
 
 
 def both_ways(model: bytes, threads: int) -> tuple[float, float]:
@@ -40,7 +40,7 @@ def time_models(paths: list[Path], threads: int) -> None:
 def time_blocks(spec_path: str, precision: str, threads: int) -> None:
     totals = [0.0, 0.0]
     print(f"{'XNNPACK ms':>10} {'builtin ms':>10} {'ratio':>6}  block ({precision}, random weights)")
-    for block in spec_blocks(read_spec(spec_path), precision):
+    for block in spec_blocks(ArchSpec.load(spec_path), precision):
         delegated, builtin = both_ways(emit_block(block), threads)
         totals[0] += delegated
         totals[1] += builtin

@@ -52,7 +52,7 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first)."""
     from latency_models.devices import load_predictor
     from search_spaces import zoo
-    from search_spaces.cli import read_spec
+    from search_spaces.arch_spec import ArchSpec
 
     arch_path = Path(args.arch) if args.arch else out / "search" / args.target / "arch.json"
     if not arch_path.exists():
@@ -74,7 +74,7 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
         latency = predictor.spec_ms(zoo.get(name), "fp32")
         if latency <= budget and (wanted is None or name in wanted):
             nets.append({"name": name, "source": "zoo", "predicted_latency_ms": latency})
-    read_spec(str(arch_path))  # fails early, with one line, on a file that is not a search result
+    ArchSpec.load(str(arch_path))  # fails early, with one line, on a file that is not a search result
     settings = {
         "target": args.target,
         "budget_ms": budget,
@@ -103,10 +103,10 @@ def train_and_score(net: dict, data, args) -> dict:
     from nas.standalone import for_data, train_alone
     from nas.step import make_mesh
     from search_spaces import zoo
-    from search_spaces.cli import read_spec
+    from search_spaces.arch_spec import ArchSpec
     from search_spaces.graph import count_macs, count_params
 
-    spec = read_spec(net["source"]) if net["source"] != "zoo" else zoo.get(net["name"])
+    spec = ArchSpec.load(net["source"]) if net["source"] != "zoo" else zoo.get(net["name"])
     spec = for_data(spec, data)
     train = TrainConfig(data=args.data, seed=args.seed, train_images=args.train_images)
     normalizer = Normalizer.fit(data.train_x)

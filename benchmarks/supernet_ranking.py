@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from common.files import write_atomic
 from latency_models.evaluate import kendall_tau
 from nas.accuracy import Evaluator, calibration_images, plain_forward
 from nas.data import load_dataset
@@ -29,7 +30,6 @@ from nas.run import Run, load_supernet
 from nas.standalone import train_alone
 from nas.step import make_mesh
 from nas.train import _subset, configure_cpu_devices
-from search_spaces.cli import write_atomic
 from search_spaces.graph import count_macs
 
 

@@ -16,11 +16,11 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from common.cli import ArgumentParser, UserError, run
 from latency_models.devices import PROFILES
 from latency_models.importers import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
 from latency_models.predictor import LatencyPredictor, fit
 from latency_models.table import LatencyTable
-from search_spaces.cli import ArgumentParser, UserError, run
 
 PROG = "python -m latency_models.build_profiles"
 OFA_RESOLUTIONS = (160, 176, 192, 208, 224)

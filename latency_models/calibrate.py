@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from common.cli import ArgumentParser, UserError, run
 from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
 from latency_models.signature import PRECISIONS
 from search_spaces import zoo
-from search_spaces.cli import ArgumentParser, UserError, read_spec, run
+from search_spaces.arch_spec import ArchSpec, SpecError
 
 PROG = "python -m latency_models.calibrate"
 
@@ -211,8 +212,8 @@ def _arch_spec(arch: str, folder: Path, where: str):
     path = Path(arch) if Path(arch).is_absolute() else folder / arch
     if path.suffix == ".json" or path.exists():
         try:
-            return read_spec(str(path))
-        except UserError as exc:
+            return ArchSpec.load(str(path))
+        except SpecError as exc:
             raise UserError(f"{where}: {exc}") from None
     raise UserError(
         f"{where}: arch {arch!r} is neither a spec JSON file nor a zoo model "

@@ -19,16 +19,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from common.cli import ArgumentParser, run
+from common.errors import InputError
 from latency_models.host import cpu_model
 from latency_models.predictor import LatencyPredictor, PredictorError, fit
 from latency_models.table import LatencyTable, TableError
-from search_spaces.cli import ArgumentParser, run
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
 PROG = "python -m latency_models.devices"
 
 
-class UnknownTarget(ValueError):
+class UnknownTarget(InputError):
     """No profile by that name, or the host has no measured table yet; the message says what to do."""
 
 

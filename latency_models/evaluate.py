@@ -23,14 +23,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from common.cli import ArgumentParser, UserError, run
+from common.files import write_atomic
 from latency_models.devices import host_predictor_path, host_table_path, measure_command
 from latency_models.host import HostBackend
+from latency_models.options import add_form_arguments, form_space
 from latency_models.predictor import Measurement, fit
 from latency_models.signature import PRECISIONS, space_blocks, spec_blocks
 from latency_models.table import LatencyTable, TableError
 from latency_models.tflite.emit import emit_spec
 from search_spaces import SPACES, ArchSpec, get_space
-from search_spaces.cli import ArgumentParser, UserError, add_form_arguments, form_space, run, write_atomic
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from common.cli import ArgumentParser, UserError, run
 from latency_models.importers import (
     HWNASBENCH_DEVICES,
     ImportFormatError,
@@ -22,7 +23,6 @@ from latency_models.importers import (
 from latency_models.signature import Block, space_blocks, spec_blocks
 from latency_models.table import LatencyTable
 from search_spaces import FBNetSpace, MobileNetV3Space, ProxylessSpace
-from search_spaces.cli import ArgumentParser, UserError, run
 from search_spaces.zoo import get as zoo_model
 
 PROG = "python -m latency_models.import_table"

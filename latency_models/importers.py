@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from common.errors import InputError
 from latency_models.signature import Block
 from latency_models.table import LatencyRow, LatencyTable, TableMetadata
 from search_spaces.arch_spec import Conv, Dense, GlobalPool, Layer, MBConv, SpecError
@@ -40,7 +41,7 @@ Shape = tuple[int, ...]
 LayersOf = Callable[[str, dict[str, str]], list[tuple[Layer, Shape, bool]]]
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(InputError):
     """A file that cannot be read, or is not in the format its importer reads."""
 
 

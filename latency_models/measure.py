@@ -16,14 +16,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from common.cli import ArgumentParser, UserError, run
 from latency_models.adb import AdbBackend
 from latency_models.backends import Backend, BlockError, DeviceError
 from latency_models.host import HostBackend
+from latency_models.options import add_form_arguments, form_space
 from latency_models.signature import PRECISIONS, Block, space_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableError
 from latency_models.tflite.emit import emit_block
 from search_spaces import SPACES
-from search_spaces.cli import ArgumentParser, UserError, add_form_arguments, form_space, run
 
 PROG = "python -m latency_models.measure"
 # Metadata that must agree before a run may add rows to an existing table.

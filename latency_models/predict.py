@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+from common.cli import ArgumentParser, UserError, run
 from latency_models.devices import UnknownTarget, load_predictor
 from latency_models.predictor import PredictorError
 from latency_models.signature import PRECISIONS
-from search_spaces.cli import ArgumentParser, UserError, read_spec, run
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown zoo model {args.zoo!r} (see `python -m search_spaces.zoo list`)")
     if args.resolution is not None and args.resolution < 1:
         raise UserError(f"--resolution: must be positive, got {args.resolution}")
-    spec = read_spec(args.arch) if args.arch else zoo_model(args.zoo, resolution=args.resolution)
+    spec = ArchSpec.load(args.arch) if args.arch else zoo_model(args.zoo, resolution=args.resolution)
     try:
         predictor = load_predictor(args.target, args.precision)
     except (UnknownTarget, PredictorError) as exc:

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import InputError
+from common.files import read_json, write_atomic
 from latency_models.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable
 from search_spaces.arch_spec import ArchSpec
-from search_spaces.cli import read_json, write_atomic
 
 SCHEMA_VERSION = 1
 KIND = "latency_predictor"
@@ -39,7 +40,7 @@ HIDDEN = 32
 CORRECTION = 0.7  # the MLP may scale a block by exp(+-0.7), i.e. by at most ~2x
 
 
-class PredictorError(ValueError):
+class PredictorError(InputError):
     """A predictor file that cannot be used."""
 
 

@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.errors import InputError
+from common.files import write_atomic
 from latency_models.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec, SpecError
-from search_spaces.cli import write_atomic
 
 SCHEMA_VERSION = 1
 KIND = "latency_table"
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """A latency table file that cannot be used (malformed, wrong version, conflicting merge)."""
 
 

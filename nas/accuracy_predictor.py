@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.cli import read_json, write_atomic
+from common.errors import InputError
+from common.files import read_json, write_atomic
 from search_spaces.space import ChoiceSpace
 
 SCHEMA_VERSION = 1
 KIND = "platform-nas/accuracy-predictor"
 
 
-class EstimatorError(ValueError):
+class EstimatorError(InputError):
     """A predictor file that cannot be used (malformed, or for another space)."""
 
 

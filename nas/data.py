@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces.cli import UserError
+from common.errors import InputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_HINT = "install it with: apt-get install dataset-fashion-mnist"
@@ -47,7 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 AUGMENTATIONS = ("none", "flip", "shift", "flip-shift")
 
 
-class DataError(UserError):
+class DataError(InputError):
     """A data set that is missing or malformed (one line, exit code 2 in the CLIs)."""
 
 

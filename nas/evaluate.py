@@ -17,7 +17,8 @@ import json
 import sys
 import time
 
-from search_spaces.cli import ArgumentParser, UserError, read_spec, run
+from common.cli import ArgumentParser, UserError, run
+from search_spaces.arch_spec import ArchSpec
 
 PROG = "python -m nas.evaluate"
 
@@ -48,7 +49,7 @@ def _targets(args, layout) -> list[tuple[str, tuple]]:
 
     targets = []
     for path in args.arch:
-        spec = read_spec(path)
+        spec = ArchSpec.load(path)
         try:
             targets.append((spec.name or path, match_spec(layout, spec)))
         except NotASubnet as exc:

@@ -25,7 +25,9 @@ import json
 import sys
 from pathlib import Path
 
-from search_spaces.cli import ArgumentParser, UserError, read_spec, run, write_atomic
+from common.cli import ArgumentParser, UserError, run
+from common.files import write_atomic
+from search_spaces.arch_spec import ArchSpec
 
 PROG = "python -m nas.export"
 
@@ -82,7 +84,7 @@ def _check(args) -> None:
 def _random_weights(args) -> int:
     from latency_models.tflite.emit import emit_spec
 
-    spec = read_spec(args.arch)
+    spec = ArchSpec.load(args.arch)
     precision = "int8" if args.int8 else "fp32"
     model = emit_spec(spec, precision=precision, seed=args.seed)
     write_atomic(args.out, model)

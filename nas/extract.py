@@ -15,9 +15,9 @@ from flax import nnx
 
 from nas.data import Dataset, Normalizer
 from nas.layers import Mode
+from nas.match import NotASubnet
 from nas.model import SpecNet
 from search_spaces.arch_spec import ArchSpec
-from search_spaces.cli import UserError, read_spec
 
 
 @dataclass
@@ -37,20 +37,20 @@ class Extracted:
 
 
 def extract(supernet: str, arch: str, calib_images: int = 2000, step: int | None = None) -> Extracted:
-    """Fails with one line (UserError) when `arch` is not a subnet of the supernet, naming the
+    """Fails with one line (NotASubnet) when `arch` is not a subnet of the supernet, naming the
     first layer that differs, before anything is loaded."""
     from nas.evaluate import open_evaluator
-    from nas.match import NotASubnet, match_spec
+    from nas.match import match_spec
     from nas.run import Run
     from nas.subnet import subnet_model
     from nas.supernet import Layout
 
     run_folder = Run.open(supernet)
-    wanted = read_spec(arch)
+    wanted = ArchSpec.load(arch)
     try:
         choices = match_spec(Layout(run_folder.config.supernet), wanted)
     except NotASubnet as exc:
-        raise UserError(f"{arch}: not a subnet of the supernet in {supernet}: {exc}") from None
+        raise NotASubnet(f"{arch}: not a subnet of the supernet in {supernet}: {exc}") from None
     trained, evaluator, data = open_evaluator(run_folder, calib_images, step)
     run_folder.close()
     layout = trained.layout

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces.cli import ArgumentParser, UserError, run, write_atomic
+from common.cli import ArgumentParser, UserError, run
+from common.files import write_atomic
 
 PROG = "python -m nas.fit_accuracy"
 DATASET = "accuracy/subnets.jsonl"

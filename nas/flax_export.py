@@ -23,13 +23,17 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from common.errors import InputError
 from nas.data import Normalizer
 from nas.extract import Extracted
 from nas.model import SpecNet
 from search_spaces.arch_spec import ArchSpec
-from search_spaces.cli import UserError
 
 KIND = "platform-nas/flax-export"
+
+
+class FlaxExportError(InputError):
+    """A folder that is not a Flax export written by `save`."""
 
 
 def save(extracted: Extracted, out: str | os.PathLike) -> None:
@@ -68,9 +72,9 @@ def load(folder: str | os.PathLike) -> tuple[SpecNet, ArchSpec, Normalizer]:
         meta = json.loads((folder / "export.json").read_text())
         spec = ArchSpec.from_json((folder / "spec.json").read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{folder}: not a Flax export ({exc})") from None
+        raise FlaxExportError(f"{folder}: not a Flax export ({exc})") from None
     if meta.get("kind") != KIND:
-        raise UserError(f"{folder}/export.json: not a Flax export (kind {meta.get('kind')!r})")
+        raise FlaxExportError(f"{folder}/export.json: not a Flax export (kind {meta.get('kind')!r})")
     model = SpecNet(spec, eps=meta["bn_eps"])
     state = nnx.state(model)
     target = jax.tree.map(np.asarray, nnx.to_pure_dict(state))

@@ -9,15 +9,15 @@ the first layer that differs and how.
 
 from __future__ import annotations
 
+from common.errors import InputError
 from nas.supernet import Layout
 from search_spaces import ArchSpec, MBConv, get_space
-from search_spaces.cli import UserError
 from search_spaces.space import Choices
 
 FIELDS_IN_ORDER = ("op", "in_ch", "out_ch", "kernel", "stride", "expansion", "mid_ch", "se_ch", "activation")
 
 
-class NotASubnet(UserError):
+class NotASubnet(InputError):
     pass
 
 

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from search_spaces.cli import write_atomic
+from common.files import write_atomic
 
 
 def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines: list[dict]) -> None:

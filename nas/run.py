@@ -18,9 +18,14 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
+from common.errors import InputError
+from common.files import write_atomic
 from nas.data import Normalizer
 from nas.supernet import SupernetConfig
-from search_spaces.cli import UserError, write_atomic
+
+
+class RunError(InputError):
+    """A run folder that cannot be used: missing, damaged, or already holding another run."""
 
 SCHEMA_VERSION = 1
 CONFIG = "config.json"
@@ -83,7 +88,7 @@ class RunConfig:
         try:
             raw = json.loads(text)
             if raw.get("schema_version") != SCHEMA_VERSION:
-                raise UserError(
+                raise RunError(
                     f"{where}: schema_version {raw.get('schema_version')!r}, this program reads {SCHEMA_VERSION}"
                 )
             normalizer = raw["normalizer"]
@@ -94,7 +99,7 @@ class RunConfig:
                 normalizer=Normalizer(tuple(normalizer["mean"]), tuple(normalizer["std"])),
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise UserError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
+            raise RunError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
 
 
 class Run:
@@ -107,7 +112,7 @@ class Run:
     def create(cls, path: str | os.PathLike, config: RunConfig) -> Run:
         path = Path(path)
         if (path / CONFIG).exists():
-            raise UserError(f"{path} already holds a run: pass --resume to continue it, or choose another --out")
+            raise RunError(f"{path} already holds a run: pass --resume to continue it, or choose another --out")
         write_atomic(path / CONFIG, config.to_json() + "\n")
         return cls(path, config)
 
@@ -116,11 +121,11 @@ class Run:
         path = Path(path)
         config_path = path / CONFIG
         if not config_path.is_file():
-            raise UserError(f"{path}: not a supernet run (no {CONFIG}; train one with python -m nas.train)")
+            raise RunError(f"{path}: not a supernet run (no {CONFIG}; train one with python -m nas.train)")
         try:
             text = config_path.read_text()
         except OSError as exc:
-            raise UserError(f"cannot read {config_path}: {exc.strerror}") from None
+            raise RunError(f"cannot read {config_path}: {exc.strerror}") from None
         return cls(path, RunConfig.from_json(text, str(config_path)))
 
     # --- checkpoints ----------------------------------------------------------------------
@@ -212,7 +217,7 @@ def load_supernet(run: Run, mesh, step: int | None = None) -> TrainedSupernet:
 
     step = run.latest_step() if step is None else step
     if step is None:
-        raise UserError(f"{run.path}: no checkpoint yet (training has not saved one)")
+        raise RunError(f"{run.path}: no checkpoint yet (training has not saved one)")
     layout = Layout(run.config.supernet)
     graphdef, params, stats = split(Supernet(run.config.supernet, seed=0))
     params = jax.device_put(params, NamedSharding(mesh, P()))

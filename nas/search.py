@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.cli import SEARCH_RESULT_KIND, ArgumentParser, UserError, run, write_atomic
+from common.cli import ArgumentParser, UserError, run
+from common.files import write_atomic
 
 PROG = "python -m nas.search"
+SEARCH_RESULT_KIND = "platform-nas/search-result"  # arch.json: a spec with what the search knows of it
 ESTIMATORS = Path(__file__).resolve().parent / "estimators"
 DEFAULT_ESTIMATOR = ESTIMATORS / "mbv3-fashion-mnist.json"
 STATE = "search-state.json"

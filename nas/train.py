@@ -20,7 +20,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from search_spaces.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, run
 
 PROG = "python -m nas.train"
 DEFAULT_CHECKPOINT_EVERY = 250

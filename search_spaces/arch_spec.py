@@ -16,7 +16,10 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+
+from common.errors import InputError
 
 SCHEMA_VERSION = 1
 
@@ -25,7 +28,7 @@ SE_GATES = ("hsigmoid", "sigmoid")
 POOL_KINDS = ("avg", "max")
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """An invalid architecture: the message names the offending field (and layer)."""
 
 
@@ -377,6 +380,26 @@ class ArchSpec:
         except json.JSONDecodeError as exc:
             raise SpecError(f"spec: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
         return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ArchSpec:
+        """The spec in a JSON file: a spec itself, or a document that carries one under "spec"
+        beside its "kind" (a search's arch.json, with its predicted latency and estimated
+        accuracy, reads as its spec). Any problem is a SpecError naming the file."""
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        if isinstance(data, dict) and "kind" in data and isinstance(data.get("spec"), dict):
+            data = data["spec"]
+        try:
+            return cls.from_dict(data)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc}") from None
 
     def content_hash(self) -> str:
         """A stable hash of the computation (name excluded): same network, same hash."""

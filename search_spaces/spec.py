@@ -11,8 +11,10 @@ import sys
 
 import numpy as np
 
+from common.cli import ArgumentParser, UserError, run
+from common.files import write_atomic
 from search_spaces import SPACES, get_space
-from search_spaces.cli import ArgumentParser, UserError, read_spec, run, write_atomic
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.summary import describe, print_summary
 
 PROG = "python -m search_spaces.spec"
@@ -37,7 +39,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "show":
-        spec = read_spec(args.file)
+        spec = ArchSpec.load(args.file)
         if args.json:
             print(json.dumps(describe(spec), indent=2))
         else:

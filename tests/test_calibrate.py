@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from common.cli import run
 from latency_models import calibrate as calibrate_cli
 from latency_models.devices import load_predictor
 from latency_models.pixel4_profile import MODELS, figures, pytorchcv_mobilenet_v2, pytorchcv_mobilenet_v3
 from search_spaces import get_space
-from search_spaces.cli import run
 from search_spaces.graph import count_params
 from search_spaces.zoo import get
 

@@ -159,8 +159,8 @@ def test_cli_reports_a_bad_data_set_in_one_line(tmp_path):
 
 
 def test_malformed_data_through_the_cli_is_one_line(tmp_path, capsys, monkeypatch):
+    from common.cli import run
     from nas.train import PROG, main
-    from search_spaces.cli import run
 
     monkeypatch.setenv("XLA_FLAGS", "")
     folder = write_idx_set(tmp_path / "bad", gz=False)

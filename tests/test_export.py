@@ -106,7 +106,7 @@ def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
     from nas.data import load_dataset
     from nas.flax_export import load
     from nas.layers import Mode
-    from search_spaces.cli import read_spec
+    from search_spaces.arch_spec import ArchSpec
 
     run, env = trained_tiny
     common = ["--arch", str(searched), "--supernet", str(run), "--calib-images", "32"]
@@ -115,7 +115,7 @@ def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
     float_run = export([*common, "--no-verify", "--out", str(tmp_path / "m.tflite")], env)
     assert float_run.returncode == 0, float_run.stderr
     model, spec, normalizer = load(tmp_path / "flax")
-    assert spec == read_spec(str(tmp_path / "spec.json"))
+    assert spec == ArchSpec.load(str(tmp_path / "spec.json"))
     config = json.loads((run / "config.json").read_text())
     images = normalizer(load_dataset(config["train"]["data"]).test_x[:16])
     flax_out = np.asarray(model(images, Mode("eval")))

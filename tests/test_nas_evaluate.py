@@ -66,19 +66,19 @@ def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(trained_tiny):
     ],
 )
 def test_bad_requests(trained_tiny, args, message, monkeypatch):
+    from common.errors import InputError
     from nas.evaluate import main
-    from search_spaces.cli import UserError
 
     monkeypatch.setenv("XLA_FLAGS", "")
     run, _ = trained_tiny
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(InputError, match=message):
         main(["--supernet", str(run), *args])
 
 
 def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monkeypatch):
+    from common.errors import InputError
     from nas.evaluate import main
     from nas.run import Run
-    from search_spaces.cli import UserError
 
     monkeypatch.setenv("XLA_FLAGS", "")
     run, _ = trained_tiny
@@ -86,7 +86,7 @@ def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monke
     spec = layout.materialize(layout.largest_choices)
     bad = tmp_path / "bad.json"
     bad.write_text(spec.to_json().replace('"activation": "hswish"', '"activation": "relu"', 1))
-    with pytest.raises(UserError, match=r"stem\[0\] \(conv\): activation is relu, the supernet's is hswish"):
+    with pytest.raises(InputError, match=r"stem\[0\] \(conv\): activation is relu, the supernet's is hswish"):
         main(["--supernet", str(run), "--arch", str(bad)])
-    with pytest.raises(UserError, match="not a supernet run"):
+    with pytest.raises(InputError, match="not a supernet run"):
         main(["--supernet", str(tmp_path / "nowhere"), "--largest"])

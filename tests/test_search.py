@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from common.cli import run
 from latency_models.devices import known_targets, load_predictor
 from nas import search
 from nas.accuracy_predictor import AccuracyPredictor, fit, supernet_dimensions
 from search_spaces import zoo
-from search_spaces.cli import read_spec, run
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space
 
 QUICK = ["--population", "16", "--generations", "4"]
@@ -48,7 +49,7 @@ def test_main_job_writes_the_four_files_within_the_mobilenet_v2_budget(estimator
     folder = tmp_path / "pixel4"
     assert {p.name for p in folder.iterdir()} >= {"arch.json", "pareto.json", "pareto.png", "report.md"}
     result = json.loads((folder / "arch.json").read_text())
-    spec = read_spec(str(folder / "arch.json"))  # arch.json reads as an ArchSpec
+    spec = ArchSpec.load(str(folder / "arch.json"))  # arch.json reads as an ArchSpec
     assert spec.content_hash() == result["spec_hash"] and spec.resolution == 224
     predictor = load_predictor("pixel4")
     budget = predictor.spec_ms(zoo.get("mobilenet_v2_1.0"))

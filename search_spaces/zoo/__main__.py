@@ -11,7 +11,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from search_spaces.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, run
 from search_spaces.graph import count_macs, count_params
 from search_spaces.summary import describe, print_summary
 from search_spaces.zoo import ZOO, get

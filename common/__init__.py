@@ -1,0 +1,10 @@
+"""The neutral layer below search_spaces, latency_models and nas: what every command shares.
+
+- `common.errors`: `InputError`, the base of every library exception that a user can cause
+  (a bad file, a bad value); commands show it as one line and exit 2.
+- `common.files`: atomic writes and the one JSON reader for the project's versioned files.
+- `common.cli`: the exit-2 runner, the argument parser, argparse types and the flag groups
+  several commands share, each with its one default.
+
+It imports nothing from the project, so any package may use it.
+"""

@@ -1,0 +1,119 @@
+"""What every command line shares: a user mistake is one line on stderr and exit code 2, never
+a traceback; argparse types that say what a flag accepts; the flags several commands take,
+each defined once, with its one default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from common.errors import InputError
+
+EXIT_USAGE = 2
+DEFAULT_CPU_DEVICES = "auto"
+DEFAULT_CALIB_IMAGES = 2000  # training images a subnet's batch norm is recalibrated on
+
+
+class UserError(InputError):
+    """A mistake found by a command module itself (a flag combination, a missing file)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (the usage stays available via --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def run(main: Callable[[list[str] | None], int], prog: str, argv: list[str] | None = None) -> None:
+    """Run a command's entry point, turning user errors into one line on stderr and exit 2."""
+    try:
+        code = main(argv)
+    except InputError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+# argparse types: a value outside the range is a one-line usage error naming the flag.
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def float_in(low: float, high: float = float("inf"), *, low_open: bool = False, high_open: bool = True):
+    """A finite float in the interval from `low` to `high` (closed at `low` unless `low_open`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (above and below) or value != value:
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(f"must be in {left}{low:g}, {high:g}{right}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+positive_float = float_in(0.0, low_open=True)
+non_negative_float = float_in(0.0)
+
+
+def cpu_device_count(text: str) -> int:
+    """--cpu-devices: a number of XLA host devices, or auto (one per usable core)."""
+    if text == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {count}")
+    return count
+
+
+# Flags several commands share.
+
+
+def add_cpu_devices(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cpu-devices",
+        type=cpu_device_count,
+        default=DEFAULT_CPU_DEVICES,
+        help=f"XLA devices on a CPU-only machine: a number, or auto, one per usable core ({DEFAULT_CPU_DEVICES})",
+    )
+
+
+def add_calib_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--calib-images",
+        type=positive_int,
+        default=DEFAULT_CALIB_IMAGES,
+        help=f"training images a subnet's batch norm is recalibrated on ({DEFAULT_CALIB_IMAGES})",
+    )
+
+
+def add_supernet(parser: argparse.ArgumentParser, *, required: bool, purpose: str) -> None:
+    parser.add_argument("--supernet", required=required, help=f"run folder written by python -m nas.train: {purpose}")
