@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from latency_models.calibrate import STEPS, calibrate
+from latency_models.calibration import STEPS, calibrate
 from latency_models.predictor import LatencyPredictor, Measurement
 from latency_models.signature import spec_blocks
 from search_spaces.fbnet import FBNetSpace
@@ -39,7 +39,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "latency-data"
 
 
 def base_predictor(data: Path) -> tuple[LatencyPredictor, str]:
-    from latency_models.devices import UnknownTarget, load_predictor
+    from latency_models.device_profiles import UnknownTarget, load_predictor
 
     try:
         return load_predictor("pixel3", "fp32"), "bundled pixel3 profile"

@@ -15,14 +15,8 @@ import time
 
 import numpy as np
 
-from latency_models.batch import SpaceLatency
-from latency_models.devices import load_predictor
-from nas.accuracy_predictor import AccuracyPredictor
-from nas.evolution import AgingEvolution, Budget, feasible_samples
-from nas.search import BASELINE, DEFAULT_ESTIMATOR
-from search_spaces import zoo
-from search_spaces.mbv3 import MobileNetV3Space
-from search_spaces.space import PinnedSpace
+from nas.search.device_search import BASELINE, DeviceSearch, SearchSettings, load_estimator, search_space
+from nas.search.evolution import AgingEvolution, feasible_samples
 
 
 def random_search(space, objective, constraints, count: int, seed: int) -> float:
@@ -37,16 +31,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--population", type=int, default=100)
     parser.add_argument("--generations", type=int, default=30)
-    parser.add_argument("--estimator", default=str(DEFAULT_ESTIMATOR))
+    parser.add_argument("--estimator", help="accuracy estimator JSON (default: the bundled one)")
     args = parser.parse_args()
 
-    predictor = load_predictor(args.target)
-    space = PinnedSpace(MobileNetV3Space(), {"resolution": 224})
-    latency = SpaceLatency(predictor, space)
-    objective = AccuracyPredictor.load(args.estimator).scorer(space)
-    budget = predictor.spec_ms(zoo.get(BASELINE, resolution=224))
-    constraints = [Budget("latency", latency, budget)]
-    print(f"{args.target}: budget {budget:.2f} ms ({BASELINE}), estimator {args.estimator}")
+    # the main job's pipeline (predictor, space, estimator, budget, constraint); the strategy alone is
+    # run here, without the search's seeding with the smallest network, so both start alike
+    settings = SearchSettings(target=args.target, population=args.population, generations=args.generations)
+    space = search_space(settings)
+    estimator, path = load_estimator(args.estimator, space)
+    pipeline = DeviceSearch(settings, space, estimator, path)
+    objective, constraints, budget = pipeline.accuracy, pipeline.constraints, pipeline.budget
+    print(f"{args.target}: budget {budget:.2f} ms ({BASELINE}), estimator {path}")
     print(f"{'seed':>4} {'scored':>7} {'evolution':>10} {'random':>10} {'evo s':>7} {'rand s':>7}")
     evolution_best, random_best, rates = [], [], []
     for seed in range(args.seeds):

@@ -50,15 +50,17 @@ def parse_args(argv=None):
 
 def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first)."""
-    from latency_models.devices import load_predictor
+    from latency_models.device_profiles import load_predictor
+    from nas.search.device_search import SearchSettings, load_estimator, prepare, run_search, search_space
     from search_spaces import zoo
     from search_spaces.arch_spec import ArchSpec
 
     arch_path = Path(args.arch) if args.arch else out / "search" / args.target / "arch.json"
-    if not arch_path.exists():
-        from nas.search import main as search
-
-        search(["--target", args.target, "--out", str(out / "search"), "--seed", str(args.seed)])
+    if not arch_path.exists():  # the main job, as `python -m nas.search --target T --seed S` runs it
+        settings = SearchSettings(target=args.target, seed=args.seed)
+        space = search_space(settings)
+        search, spent = prepare(settings, space, *load_estimator(None, space), arch_path.parent)
+        run_search(search, spent, arch_path.parent).write(arch_path.parent)
     arch = json.loads(arch_path.read_text())
     budget = arch["budget_ms"]
     predictor = load_predictor(args.target, "fp32")
@@ -97,11 +99,11 @@ def read_results(path: Path) -> tuple[dict | None, dict[str, dict]]:
 
 
 def train_and_score(net: dict, data, args) -> dict:
-    from nas.accuracy import Evaluator, calibration_images, plain_forward
-    from nas.data import Normalizer
-    from nas.run import TrainConfig
-    from nas.standalone import for_data, train_alone
-    from nas.step import make_mesh
+    from nas.training.data import Normalizer
+    from nas.training.evaluation import Evaluator, calibration_images, plain_forward
+    from nas.training.run import TrainConfig
+    from nas.training.standalone import for_data, train_alone
+    from nas.training.step import make_mesh
     from search_spaces import zoo
     from search_spaces.arch_spec import ArchSpec
     from search_spaces.graph import count_macs, count_params
@@ -130,18 +132,16 @@ def work(args) -> None:
     """One worker: trains its share of the networks not trained yet, appending each result."""
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[args.worker % len(cores)]})
-    from nas.train import configure_cpu_devices
+    from nas.training.xla import configure_cpu_devices
 
-    configure_cpu_devices("1")
+    configure_cpu_devices(1)
     out = Path(args.out)
     _, done = read_results(out / RESULTS)
     _, nets = contenders(args, out)
-    from nas.data import load_dataset
-    from nas.run import TrainConfig
-    from nas.train import _subset
+    from nas.training.data import load_dataset
 
     # the same training images as nas.train's --train-images would take, loaded once per worker
-    data = _subset(load_dataset(args.data), TrainConfig(seed=args.seed, train_images=args.train_images))
+    data = load_dataset(args.data).subset(args.train_images, args.seed)
     for net in nets[args.worker :: args.jobs]:
         if net["name"] in done:
             continue
@@ -152,7 +152,7 @@ def work(args) -> None:
 
 
 def report(settings: dict, rows: list[dict]) -> None:
-    from nas.data import load_dataset
+    from nas.training.data import load_dataset
 
     print(
         f"\n{settings['target']}, budget {settings['budget_ms']:.2f} ms ({settings['budget_source']}); "

@@ -22,14 +22,15 @@ import time
 
 import numpy as np
 
+from common.cli import add_cpu_devices
 from common.files import write_atomic
-from latency_models.evaluate import kendall_tau
-from nas.accuracy import Evaluator, calibration_images, plain_forward
-from nas.data import load_dataset
-from nas.run import Run, load_supernet
-from nas.standalone import train_alone
-from nas.step import make_mesh
-from nas.train import _subset, configure_cpu_devices
+from latency_models.fidelity import kendall_tau
+from nas.training.data import load_dataset
+from nas.training.evaluation import Evaluator, calibration_images, plain_forward
+from nas.training.run import Run, load_supernet
+from nas.training.standalone import train_alone
+from nas.training.step import make_mesh
+from nas.training.xla import configure_cpu_devices
 from search_spaces.graph import count_macs
 
 
@@ -53,13 +54,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("largest", "smallest"), help="just this subnet (no tau)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the results as JSON here")
-    parser.add_argument("--cpu-devices", default="auto", help="XLA devices on a CPU-only machine")
+    add_cpu_devices(parser)
     args = parser.parse_args()
     configure_cpu_devices(args.cpu_devices)
 
     run = Run.open(args.supernet)
     config = run.config
-    data = _subset(load_dataset(config.train.data), config.train)
+    data = load_dataset(config.train.data).subset(config.train.train_images, config.train.seed)
     mesh = make_mesh()
     trained = load_supernet(run, mesh)
     layout = trained.layout

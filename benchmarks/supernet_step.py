@@ -16,6 +16,7 @@ classes. Timings are medians of --steps runs after a warm-up step.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -23,10 +24,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-from nas.model import SpecNet
-from nas.run import TrainConfig
-from nas.step import (
-    OptimConfig,
+from common.cli import add_cpu_devices
+from nas.supernet.model import SpecNet
+from nas.supernet.supernet import Layout, Supernet, SupernetConfig, stack_subnets
+from nas.training.run import TrainConfig
+from nas.training.step import (
     init_state,
     make_mesh,
     make_optimizer,
@@ -35,8 +37,7 @@ from nas.step import (
     shard_batch,
     split,
 )
-from nas.supernet import Layout, Supernet, SupernetConfig, stack_subnets
-from nas.train import configure_cpu_devices
+from nas.training.xla import configure_cpu_devices
 from search_spaces.graph import count_macs
 
 TRAIN_IMAGES = 60000
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement (median)")
     parser.add_argument("--samples", type=int, default=5, help="sampled subnets timed")
-    parser.add_argument("--cpu-devices", default="auto", help="XLA devices on a CPU-only machine (as nas.train)")
+    add_cpu_devices(parser)
     args = parser.parse_args()
     configure_cpu_devices(args.cpu_devices)
 
@@ -77,7 +78,7 @@ def main() -> None:
     layout = Layout(config)
     mesh = make_mesh()
     num_classes = config.space_args["num_classes"]
-    optim = OptimConfig(warmup_steps=1, total_steps=1000)
+    optim = dataclasses.replace(TrainConfig().optim(steps_per_epoch=1000, epochs=1), warmup_steps=1)
     tx = make_optimizer(optim)
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch_size, config.resolution, config.resolution, 1)).astype(np.float32)

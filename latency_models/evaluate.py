@@ -25,7 +25,8 @@ from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, run
 from common.files import write_atomic
-from latency_models.devices import host_predictor_path, host_table_path, measure_command
+from latency_models.device_profiles import host_predictor_path, host_table_path, measure_command
+from latency_models.fidelity import scores
 from latency_models.host import HostBackend
 from latency_models.options import add_form_arguments, form_space
 from latency_models.predictor import Measurement, fit
@@ -41,25 +42,6 @@ NETWORK_PARAMS = ("net_log_scale", "net_overhead", "net_costs")
 # With --proxy the kept host predictor must still serve the deployable networks (searches at
 # 224 px): their calibration set, the one a plain run uses, is measured and fitted on too.
 DEPLOYED_RESOLUTION = 224
-
-
-def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-b: agreement of the orderings of two sequences (1 = same order)."""
-    from scipy.stats import kendalltau
-
-    return float(kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
-
-
-def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
-    error = predicted / measured - 1
-    return {
-        "n": int(len(measured)),
-        "within_5pct": float(np.mean(np.abs(error) <= 0.05)),
-        "within_10pct": float(np.mean(np.abs(error) <= 0.10)),
-        "rmspe": float(np.sqrt(np.mean(error**2))),
-        "mean_error": float(np.mean(error)),
-        "kendall_tau": kendall_tau(predicted, measured),
-    }
 
 
 class MeasurementLog:

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.calibrate import PRIOR_WEIGHT, STEPS, TRAINABLE, calibrate, describe, errors, summarize
+from latency_models.calibration import PRIOR_WEIGHT, STEPS, TRAINABLE, calibrate, describe, errors, summarize
 from latency_models.predictor import LatencyPredictor, Measurement
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, MBConv

@@ -17,8 +17,17 @@ import json
 import sys
 import time
 
-from common.cli import ArgumentParser, UserError, run
+import numpy as np
+
+from common.cli import ArgumentParser, UserError, add_calib_images, add_cpu_devices, non_negative_int, positive_int, run
+from nas.supernet.match import NotASubnet, match_spec
+from nas.supernet.supernet import Layout
+from nas.training.evaluation import open_evaluator
+from nas.training.run import Run
+from nas.training.xla import configure_cpu_devices
+from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
+from search_spaces.graph import count_macs, count_params
 
 PROG = "python -m nas.evaluate"
 
@@ -28,25 +37,22 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--supernet", required=True, help="run folder written by python -m nas.train")
     p.add_argument("--arch", action="append", default=[], help="architecture spec JSON (repeatable)")
     p.add_argument("--zoo", action="append", default=[], help="published architecture by name (repeatable)")
-    p.add_argument("--sample", type=int, default=0, help="evaluate K subnets sampled uniformly from the space")
+    p.add_argument(
+        "--sample", type=non_negative_int, default=0, help="evaluate K subnets sampled uniformly from the space"
+    )
     p.add_argument("--largest", action="store_true", help="evaluate the largest subnet")
     p.add_argument("--smallest", action="store_true", help="evaluate the smallest subnet")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default: 0)")
     p.add_argument("--step", type=int, help="checkpoint step to load (default: the latest)")
-    p.add_argument("--calib-images", type=int, default=2000, help="training images for BN recalibration (2000)")
-    p.add_argument("--test-images", type=int, help="evaluate on the first N test images (default: all)")
+    add_calib_images(p)
+    p.add_argument("--test-images", type=positive_int, help="evaluate on the first N test images (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON object per subnet on stdout")
-    p.add_argument("--cpu-devices", default="auto", help="XLA devices on a CPU-only machine (default: auto)")
+    add_cpu_devices(p)
     return p
 
 
-def _targets(args, layout) -> list[tuple[str, tuple]]:
+def _targets(args, layout: Layout) -> list[tuple[str, tuple]]:
     """(label, choices) of every requested subnet, checked before any work starts."""
-    import numpy as np
-
-    from nas.match import NotASubnet, match_spec
-    from search_spaces import zoo
-
     targets = []
     for path in args.arch:
         spec = ArchSpec.load(path)
@@ -72,51 +78,14 @@ def _targets(args, layout) -> list[tuple[str, tuple]]:
     return targets
 
 
-def open_evaluator(run_folder, calib_images: int, step: int | None = None):
-    """(trained supernet, Evaluator, data set) for a run folder: its checkpoint at `step` (the
-    latest by default), its data set (checked to be the one it was trained on) and the fixed
-    `calib_images` training images for recalibration."""
-    from nas.accuracy import Evaluator, calibration_images
-    from nas.data import load_dataset
-    from nas.run import load_supernet
-    from nas.step import make_mesh
-    from nas.train import _subset, use_compilation_cache
-
-    use_compilation_cache(run_folder.path)  # training compiled the same evaluation programs
-    config = run_folder.config
-    data = _subset(load_dataset(config.train.data), config.train)
-    if data.describe() != config.data:
-        raise UserError(f"{config.train.data}: the data set differs from the one {run_folder.path} was trained on")
-    mesh = make_mesh()
-    trained = load_supernet(run_folder, mesh, step)
-    batch = max(mesh.size, 250 // mesh.size * mesh.size)
-    calib = calibration_images(data.train_x, max(calib_images, batch), config.train.seed)
-    evaluator = Evaluator(
-        trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch
-    )
-    return trained, evaluator, data
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from nas.train import configure_cpu_devices
-
     configure_cpu_devices(args.cpu_devices)
     if not (args.arch or args.zoo or args.sample or args.largest or args.smallest):
         raise UserError("nothing to evaluate: give --arch, --zoo, --sample K, --largest or --smallest")
-    for flag in ("sample", "calib_images", "test_images"):
-        value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "sample" else 1):
-            raise UserError(f"--{flag.replace('_', '-')}: must be >= {0 if flag == 'sample' else 1}, got {value}")
-
-    from nas.run import Run
-    from nas.supernet import Layout
-
     run_folder = Run.open(args.supernet)
     targets = _targets(args, Layout(run_folder.config.supernet))
     trained, evaluator, data = open_evaluator(run_folder, args.calib_images, args.step)
-    from search_spaces.graph import count_macs, count_params
-
     layout = trained.layout
     images = min(args.test_images or len(data.test_y), len(data.test_y))
     if not args.json:
@@ -146,5 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
     run(main, PROG)
+
+
+if __name__ == "__main__":
+    cli()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latency_models.batch import SpaceCost
-from nas.accuracy_predictor import AccuracyPredictor, Encoder, EstimatorError, fit, rank_metrics, supernet_dimensions
+from nas.accuracy.estimator import AccuracyPredictor, Encoder, EstimatorError, fit, rank_metrics, supernet_dimensions
 from search_spaces import get_space
 from search_spaces.mbv3 import MobileNetV3Space
 

@@ -10,7 +10,7 @@ import pytest
 
 from common.cli import run
 from latency_models import calibrate as calibrate_cli
-from latency_models.devices import load_predictor
+from latency_models.device_profiles import load_predictor
 from latency_models.pixel4_profile import MODELS, figures, pytorchcv_mobilenet_v2, pytorchcv_mobilenet_v3
 from search_spaces import get_space
 from search_spaces.graph import count_params
@@ -140,7 +140,7 @@ def test_bad_measurement_files_exit_2(call, tmp_path, rows, header, fragment):
         (("--base", "note10", "--name", "a/b"), "is not a profile name"),
         (("--base", "note10", "--name", "x-int8"), "is not a profile name"),
         (("--base", "note10", "--precision", "fp16"), "invalid choice: 'fp16'"),
-        (("--base", "note10", "--steps", "0"), "--steps: must be positive"),
+        (("--base", "note10", "--steps", "0"), "--steps: must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments_exit_2(call, tmp_path, args, fragment):

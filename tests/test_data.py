@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas import data as data_module
-from nas.data import Batches, DataError, Normalizer, augment, load_dataset, read_idx
+from nas.training import data as data_module
+from nas.training.data import Batches, DataError, Normalizer, augment, load_dataset, read_idx
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from latency_models.batch import SpaceCost
-from nas.evolution import Budget, evolve, feasible, nsga2, pareto_front
+from nas.search.evolution import Budget, evolve, feasible, nsga2, pareto_front
 from search_spaces import get_space
 
 
@@ -94,7 +94,7 @@ def test_constraints_compose_as_filters(space, macs):
 def test_state_through_json_resumes_to_the_same_search(space, macs, strategy):
     import json
 
-    from nas.evolution import NSGA2, AgingEvolution
+    from nas.search.evolution import NSGA2, AgingEvolution
 
     budget = Budget(
         "macs", macs, np.median(macs(np.array([space.sample(np.random.default_rng(1)) for _ in range(64)])))

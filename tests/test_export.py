@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from nas.supernet import Layout
+from nas.supernet.supernet import Layout
 from search_spaces import get_space
 from tests.test_cli import assert_one_line_error
 from tests.test_train import REPO
@@ -26,7 +26,7 @@ def export(args, env):
 @pytest.fixture(scope="module")
 def searched(trained_tiny, tmp_path_factory):
     """A deployable spec of the tiny supernet (224 px, RGB, 1000 classes), as a search writes."""
-    from nas.run import Run
+    from nas.training.run import Run
 
     run, _ = trained_tiny
     layout = Layout(Run.open(run).config.supernet)
@@ -44,9 +44,9 @@ def test_folding_batch_norm_keeps_the_network(tmp_path):
 
     from latency_models.tflite.emit import emit_spec
     from latency_models.tflite.runtime import run
-    from nas.fold import inference_weights
-    from nas.layers import Mode
-    from nas.model import SpecNet
+    from nas.export.fold import inference_weights
+    from nas.supernet.layers import Mode
+    from nas.supernet.model import SpecNet
 
     space = get_space("mbv3", num_classes=10, in_channels=1, stages=2)
     spec = space.materialize(space.sample(np.random.default_rng(0)), resolution=28, proxy=True)
@@ -87,7 +87,7 @@ def test_float_export_verifies_against_the_flax_subnet(trained_tiny, searched, t
 
 
 def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, tmp_path):
-    from nas.verify import is_int8
+    from nas.export.verify import is_int8
 
     run, env = trained_tiny
     out = tmp_path / "int8.tflite"
@@ -103,9 +103,9 @@ def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, t
 
 def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
     from latency_models.tflite.runtime import run as run_tflite
-    from nas.data import load_dataset
-    from nas.flax_export import load
-    from nas.layers import Mode
+    from nas.export.flax import load
+    from nas.supernet.layers import Mode
+    from nas.training.data import load_dataset
     from search_spaces.arch_spec import ArchSpec
 
     run, env = trained_tiny

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from nas.accuracy_predictor import AccuracyPredictor
+from nas.accuracy.estimator import AccuracyPredictor
 from nas.fit_accuracy import DATASET
 from tests.test_train import REPO
 

@@ -6,9 +6,9 @@ import dataclasses
 import jax
 import numpy as np
 
-from nas import ops
-from nas.layers import TRAIN
-from nas.model import DWSeparableLayer, MBConvLayer
+from nas.supernet import ops
+from nas.supernet.layers import TRAIN
+from nas.supernet.model import DWSeparableLayer, MBConvLayer
 from search_spaces.arch_spec import DWSeparable, MBConv
 
 

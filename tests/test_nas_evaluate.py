@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nas.supernet import Layout
+from nas.supernet.supernet import Layout
 from search_spaces import get_space
 from tests.test_train import REPO
 
@@ -22,7 +22,7 @@ def evaluate(args, env):
 
 def test_subnets_by_spec_and_by_sampling(trained_tiny, tmp_path):
     run, env = trained_tiny
-    from nas.run import Run
+    from nas.training.run import Run
 
     layout = Layout(Run.open(run).config.supernet)
     proxy = tmp_path / "proxy.json"
@@ -62,7 +62,6 @@ def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(trained_tiny):
         ),
         (["--zoo", "no_such_model"], "unknown zoo model 'no_such_model'"),
         ([], "nothing to evaluate"),
-        (["--sample", "-1"], "--sample: must be >= 0"),
     ],
 )
 def test_bad_requests(trained_tiny, args, message, monkeypatch):
@@ -75,10 +74,21 @@ def test_bad_requests(trained_tiny, args, message, monkeypatch):
         main(["--supernet", str(run), *args])
 
 
+def test_a_flag_out_of_range_is_a_usage_error(trained_tiny, monkeypatch, capsys):
+    from nas.evaluate import main
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    run, _ = trained_tiny
+    with pytest.raises(SystemExit) as exited:
+        main(["--supernet", str(run), "--sample", "-1"])
+    assert exited.value.code == 2
+    assert "--sample: must be >= 0, got -1" in capsys.readouterr().err
+
+
 def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monkeypatch):
     from common.errors import InputError
     from nas.evaluate import main
-    from nas.run import Run
+    from nas.training.run import Run
 
     monkeypatch.setenv("XLA_FLAGS", "")
     run, _ = trained_tiny

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from common.cli import run
-from latency_models.devices import known_targets, load_predictor
-from nas import search
-from nas.accuracy_predictor import AccuracyPredictor, fit, supernet_dimensions
+from latency_models.device_profiles import known_targets, load_predictor
+from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, fit, supernet_dimensions
+from nas.search import __main__ as search
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space
@@ -134,7 +134,7 @@ def test_bad_input_is_one_line_and_exit_2(estimator, tmp_path, capsys, trained_t
 
 
 def test_the_bundled_estimator_is_the_default_and_carries_its_provenance():
-    predictor = AccuracyPredictor.load(search.DEFAULT_ESTIMATOR)
+    predictor = AccuracyPredictor.load(DEFAULT_ESTIMATOR)
     info = predictor.info
     assert info["samples"]["subnets"] >= 1000
     assert info["supernet"]["data"]["name"] == "fashion-mnist"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nas.data import Dataset, Normalizer
+from nas.training.data import Dataset, Normalizer
 from search_spaces import zoo
 from search_spaces.mbv3 import MobileNetV3Space
 
@@ -19,7 +19,7 @@ def grey_data(size=8, per_class=96, seed=0) -> Dataset:
 
 @pytest.mark.parametrize("name", ["mobilenet_v2_1.0", "mnasnet_a1", "mobilenet_v3_small_0.35"])
 def test_for_data_keeps_every_layer_and_fits_the_input_and_classes(name):
-    from nas.standalone import for_data
+    from nas.training.standalone import for_data
 
     published = zoo.get(name)
     fitted = for_data(published, grey_data(size=28))
@@ -31,10 +31,10 @@ def test_for_data_keeps_every_layer_and_fits_the_input_and_classes(name):
 
 
 def test_train_alone_learns_a_separable_task():
-    from nas.accuracy import Evaluator, plain_forward
-    from nas.run import TrainConfig
-    from nas.standalone import for_data, train_alone
-    from nas.step import make_mesh
+    from nas.training.evaluation import Evaluator, plain_forward
+    from nas.training.run import TrainConfig
+    from nas.training.standalone import for_data, train_alone
+    from nas.training.step import make_mesh
 
     data = grey_data()
     space = MobileNetV3Space(num_classes=2, in_channels=1, stages=1)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from nas import ops
-from nas.layers import Mode, batch_norm
-from nas.match import NotASubnet, match_spec
-from nas.subnet import subnet_model
-from nas.supernet import Layout, Supernet, SupernetConfig
+from nas.supernet import ops
+from nas.supernet.layers import Mode, batch_norm
+from nas.supernet.match import NotASubnet, match_spec
+from nas.supernet.subnet import subnet_model
+from nas.supernet.supernet import Layout, Supernet, SupernetConfig
 from search_spaces import get_space, zoo
 
 TINY = SupernetConfig(space_args={"num_classes": 4, "in_channels": 1, "stages": 2}, resolution=12)

@@ -13,16 +13,16 @@ from tests.test_train import REPO, compile_cache, environment, tiny_run
 SCRIPT = """
 import json, sys
 import jax
-from nas.data import load_dataset
-from nas.run import Run
-from nas.step import shard_batch
-from nas.train import _subset
-from nas.trainer import Trainer
+from nas.training.data import load_dataset
+from nas.training.run import Run
+from nas.training.step import shard_batch
+from nas.training.trainer import Trainer
 
 assert jax.device_count() == 2, jax.devices()
 config = Run.open(sys.argv[1]).config
 run = Run.create(sys.argv[2], config)
-trainer = Trainer(run, _subset(load_dataset(config.train.data), config.train), 1000, 1, 0, 32)
+data = load_dataset(config.train.data).subset(config.train.train_images, config.train.seed)
+trainer = Trainer(run, data, 1000, 1, 0, 32)
 assert trainer.mesh.size == 2
 losses = []
 for step in range(3):

@@ -13,8 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-from nas.run import Run, load_supernet
-from nas.step import make_mesh
+from nas.training.run import Run, load_supernet
+from nas.training.step import make_mesh
 
 REPO = Path(__file__).resolve().parents[1]
 # one stage of the space, 12 px images, 4 classes: compiles in seconds, trains in milliseconds
@@ -150,7 +150,7 @@ def test_run_folder_holds_config_checkpoints_and_metrics(tmp_path_factory, pytes
     assert records[-1]["eval"]["largest"] > 0.5  # the task is easy
 
 
-def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch, pytestconfig):
+def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch, pytestconfig, capsys):
     from common.errors import InputError
     from nas.train import main
 
@@ -161,5 +161,7 @@ def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch,
         main([*tiny_args(basetemp), "--out", str(out)])
     with pytest.raises(InputError, match="--epochs 3 differs from the run's 2"):
         main([*tiny_args(basetemp), "--out", str(out), "--resume", "--epochs", "3"])
-    with pytest.raises(InputError, match="--batch-size: must be >= 1"):
+    with pytest.raises(SystemExit) as exited:  # a flag out of range is a usage error
         main([*tiny_args(basetemp), "--out", str(basetemp / "other"), "--batch-size", "0"])
+    assert exited.value.code == 2
+    assert "--batch-size: must be >= 1, got 0" in capsys.readouterr().err

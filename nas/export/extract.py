@@ -13,10 +13,14 @@ import jax
 import numpy as np
 from flax import nnx
 
-from nas.data import Dataset, Normalizer
-from nas.layers import Mode
-from nas.match import NotASubnet
-from nas.model import SpecNet
+from nas.supernet.layers import Mode
+from nas.supernet.match import NotASubnet, match_spec
+from nas.supernet.model import SpecNet
+from nas.supernet.subnet import subnet_model
+from nas.supernet.supernet import Layout
+from nas.training.data import Dataset, Normalizer
+from nas.training.evaluation import open_evaluator
+from nas.training.run import Run
 from search_spaces.arch_spec import ArchSpec
 
 
@@ -39,12 +43,6 @@ class Extracted:
 def extract(supernet: str, arch: str, calib_images: int = 2000, step: int | None = None) -> Extracted:
     """Fails with one line (NotASubnet) when `arch` is not a subnet of the supernet, naming the
     first layer that differs, before anything is loaded."""
-    from nas.evaluate import open_evaluator
-    from nas.match import match_spec
-    from nas.run import Run
-    from nas.subnet import subnet_model
-    from nas.supernet import Layout
-
     run_folder = Run.open(supernet)
     wanted = ArchSpec.load(arch)
     try:

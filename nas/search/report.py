@@ -1,5 +1,5 @@
 """What a search writes for a person: the Pareto front as a plot (with the published models on
-the same latency axis) and a short Markdown report. `nas.search` decides; this only renders."""
+the same latency axis) and a short Markdown report. `python -m nas.search` decides; this only renders."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
     """Estimated top-1 against predicted latency: the front, the choice, the budget, and every
     published model placed on the latency axis (the estimator cannot score them: they lie
     outside the space, so they get a tick, not a point)."""
+    # deferred: matplotlib takes about a second to import, and only this plot needs it
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,7 +4,7 @@ DIR/spec.json      the ArchSpec of the network (what `SpecNet` builds)
 DIR/export.json    input normalisation, batch-norm epsilon and provenance
 DIR/checkpoint/    Orbax checkpoint of the network's state (parameters and batch statistics)
 
-  from nas.flax_export import load
+  from nas.export.flax import load
   model, spec, normalizer = load("DIR")
   logits = model(normalizer(uint8_images), Mode("eval"))
 """
@@ -24,9 +24,9 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from common.errors import InputError
-from nas.data import Normalizer
-from nas.extract import Extracted
-from nas.model import SpecNet
+from nas.export.extract import Extracted
+from nas.supernet.model import SpecNet
+from nas.training.data import Normalizer
 from search_spaces.arch_spec import ArchSpec
 
 KIND = "platform-nas/flax-export"

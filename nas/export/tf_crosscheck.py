@@ -9,18 +9,20 @@ would have produced, and the latency tables time what TensorFlow users ship.
 from __future__ import annotations
 
 import numpy as np
+from flax import nnx
 
+from latency_models.host import HostBackend
 from latency_models.tflite import runtime
-from nas.extract import Extracted
-from nas.layers import Mode
+from nas.export.extract import Extracted
+from nas.supernet.layers import Mode
 
 
 def tensorflow_tflite(extracted: Extracted, calibration: np.ndarray | None = None) -> bytes:
     """The Flax subnet (eval mode, every convolution as a convolution) through jax2tf and
     tf.lite.TFLiteConverter, TFLite builtin ops only; full int8 (float input and output, as the
     emitter's) when normalised `calibration` images are given, calibrated on those images."""
+    # deferred: TensorFlow is the optional 1.3 GB `tf` extra (jax2tf imports it too)
     import tensorflow as tf
-    from flax import nnx
     from jax.experimental import jax2tf
 
     graphdef, state = nnx.split(extracted.model)
@@ -62,8 +64,6 @@ def crosscheck(extracted: Extracted, ours: bytes, latency: bool = True, calibrat
         "bytes_tensorflow": len(theirs),
     }
     if latency:
-        from latency_models.host import HostBackend
-
         for name, model in (("ours", ours), ("tensorflow", theirs)):
             report[f"ms_{name}"] = HostBackend().time_bytes(model).median_ms
     return report

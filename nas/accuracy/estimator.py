@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+from latency_models.fidelity import kendall_tau
 
 from common.errors import InputError
 from common.files import read_json, write_atomic
@@ -27,6 +31,8 @@ from search_spaces.space import ChoiceSpace
 
 SCHEMA_VERSION = 1
 KIND = "platform-nas/accuracy-predictor"
+BUNDLED = Path(__file__).resolve().parent / "estimators"
+DEFAULT_ESTIMATOR = BUNDLED / "mbv3-fashion-mnist.json"  # the Fashion-MNIST supernet runs/default
 
 
 class EstimatorError(InputError):
@@ -158,10 +164,6 @@ def fit(
     """Full-batch Adam on the mean squared error of the standardised top-1, plus `l2` times the
     squared weights: a few hundred subnets are enough for an unregularised MLP to memorise them
     and extrapolate wildly between. Deterministic for a seed."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
     encoder = Encoder(space, names)
     x = jnp.asarray(encoder(choices))
     y = np.asarray(top1, dtype=np.float32)
@@ -214,8 +216,6 @@ def fit(
 
 def rank_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """RMSE (in top-1 points, i.e. percent) and Kendall's tau of predictions against truth."""
-    from latency_models.evaluate import kendall_tau
-
     predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
     return {
         "rmse_points": float(np.sqrt(np.mean((predicted - actual) ** 2)) * 100),

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from latency_models.device_profiles import UnknownTarget, load_predictor
 
+from latency_models.host import HostBackend
 from latency_models.tflite import runtime
-from nas.extract import Extracted
+from nas.export.extract import Extracted
 
 FLOAT_TOLERANCE = 1e-4
 INT8_MAX_DROP = 0.01
@@ -34,9 +36,6 @@ def tflite_outputs(model: bytes, extracted: Extracted, images: np.ndarray) -> np
 
 def host_latency(model: bytes, spec, precision: str) -> dict[str, Any]:
     """Measured median latency (1 thread) and the host predictor's, or why there is none."""
-    from latency_models.devices import UnknownTarget, load_predictor
-    from latency_models.host import HostBackend
-
     measured = HostBackend().time_bytes(model).median_ms
     try:
         predicted = load_predictor("host", precision).spec_ms(spec, precision)

@@ -11,10 +11,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nas.accuracy import Evaluator, calibration_images
-from nas.data import Batches, Dataset
-from nas.run import Run
-from nas.step import (
+from nas.supernet.supernet import Layout, Subnet, Supernet, stack_subnets
+from nas.training.data import Batches, Dataset
+from nas.training.evaluation import Evaluator, calibration_images
+from nas.training.run import Run
+from nas.training.step import (
     TrainState,
     init_state,
     learning_rate,
@@ -24,7 +25,6 @@ from nas.step import (
     shard_batch,
     split,
 )
-from nas.supernet import Layout, Subnet, Supernet, stack_subnets
 
 EVAL_BATCH = 250
 

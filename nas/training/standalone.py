@@ -13,10 +13,10 @@ import dataclasses
 import jax
 from flax import nnx
 
-from nas.data import Batches, Dataset, Normalizer
-from nas.model import SpecNet
-from nas.run import TrainConfig
-from nas.step import init_state, make_optimizer, make_plain_train_step, shard_batch
+from nas.supernet.model import SpecNet
+from nas.training.data import Batches, Dataset, Normalizer
+from nas.training.run import TrainConfig
+from nas.training.step import init_state, make_optimizer, make_plain_train_step, shard_batch
 from search_spaces.arch_spec import ArchSpec, Dense
 
 

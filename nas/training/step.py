@@ -28,20 +28,23 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from nas.layers import Mode
-from nas.supernet import Subnet, Supernet
+from nas.supernet.layers import Mode
+from nas.supernet.supernet import Subnet, Supernet
 
 AXIS = "data"
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    warmup_steps: int = 100
-    total_steps: int = 1000
-    label_smoothing: float = 0.1
+    """The optimiser's settings in steps; `TrainConfig.optim` derives them from a run's settings
+    (the one place their defaults live)."""
+
+    learning_rate: float
+    momentum: float
+    weight_decay: float
+    warmup_steps: int
+    total_steps: int
+    label_smoothing: float
 
 
 class TrainState(NamedTuple):

@@ -10,7 +10,7 @@ the first layer that differs and how.
 from __future__ import annotations
 
 from common.errors import InputError
-from nas.supernet import Layout
+from nas.supernet.supernet import Layout
 from search_spaces import ArchSpec, MBConv, get_space
 from search_spaces.space import Choices
 

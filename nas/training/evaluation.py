@@ -18,10 +18,12 @@ from flax import nnx
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from nas.data import Normalizer
-from nas.layers import Mode
-from nas.step import AXIS, shard_batch
-from nas.supernet import Subnet
+from nas.supernet.layers import Mode
+from nas.supernet.supernet import Subnet
+from nas.training.data import Dataset, Normalizer, load_dataset
+from nas.training.run import Run, RunError, TrainedSupernet, load_supernet
+from nas.training.step import AXIS, make_mesh, shard_batch
+from nas.training.xla import use_compilation_cache
 
 
 def supernet_forward(model, images, sub, mode):
@@ -121,3 +123,24 @@ def _finish(tree: dict, count: int) -> dict:
         mean = tree["mean"] / count
         return {"mean": jnp.asarray(mean), "var": jnp.asarray(np.maximum(tree["var"] / count - mean**2, 0.0))}
     return {key: _finish(value, count) for key, value in tree.items()}
+
+
+def open_evaluator(
+    run_folder: Run, calib_images: int, step: int | None = None
+) -> tuple[TrainedSupernet, Evaluator, Dataset]:
+    """(trained supernet, Evaluator, data set) for a run folder: its checkpoint at `step` (the
+    latest by default), its data set (checked to be the one it was trained on) and the fixed
+    `calib_images` training images for recalibration."""
+    use_compilation_cache(run_folder.path)  # training compiled the same evaluation programs
+    config = run_folder.config
+    data = load_dataset(config.train.data).subset(config.train.train_images, config.train.seed)
+    if data.describe() != config.data:
+        raise RunError(f"{config.train.data}: the data set differs from the one {run_folder.path} was trained on")
+    mesh = make_mesh()
+    trained = load_supernet(run_folder, mesh, step)
+    batch = max(mesh.size, 250 // mesh.size * mesh.size)
+    calib = calibration_images(data.train_x, max(calib_images, batch), config.train.seed)
+    evaluator = Evaluator(
+        trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch
+    )
+    return trained, evaluator, data

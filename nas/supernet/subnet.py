@@ -12,9 +12,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from nas.layers import BatchNorm
-from nas.model import SpecNet
-from nas.supernet import ElasticMBConv, Layout, Supernet
+from nas.supernet.layers import BatchNorm
+from nas.supernet.model import SpecNet
+from nas.supernet.supernet import ElasticMBConv, Layout, Supernet
 from search_spaces.arch_spec import ArchSpec, MBConv
 from search_spaces.space import Choices
 

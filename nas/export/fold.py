@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from latency_models.tflite.weights import Weights, check_weights
-from nas.model import SpecNet
+from nas.supernet.model import SpecNet
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, MBConv
 
 

@@ -35,8 +35,8 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
-from nas import ops
-from nas.layers import TRAIN, BatchNorm, Mode, eye, he_param, init_squeeze_excite, mask, small_param, zeros
+from nas.supernet import ops
+from nas.supernet.layers import TRAIN, BatchNorm, Mode, eye, he_param, init_squeeze_excite, mask, small_param, zeros
 from search_spaces import ArchSpec, MBConv, get_space
 from search_spaces.space import Choices, ChoiceSpace
 

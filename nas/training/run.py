@@ -16,16 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from common.errors import InputError
 from common.files import write_atomic
-from nas.data import Normalizer
-from nas.supernet import SupernetConfig
+from nas.supernet.supernet import Layout, Supernet, SupernetConfig
+from nas.training.data import Normalizer
+from nas.training.step import OptimConfig, split
 
 
 class RunError(InputError):
     """A run folder that cannot be used: missing, damaged, or already holding another run."""
+
 
 SCHEMA_VERSION = 1
 CONFIG = "config.json"
@@ -52,8 +57,6 @@ class TrainConfig:
 
     def optim(self, steps_per_epoch: int, epochs: int | None = None):
         """The optimiser settings for `epochs` (default: this run's) of `steps_per_epoch`."""
-        from nas.step import OptimConfig
-
         return OptimConfig(
             learning_rate=self.learning_rate,
             momentum=self.momentum,
@@ -190,8 +193,6 @@ class Run:
 
 
 def _abstract(tree: Any) -> Any:
-    import jax
-
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
 
 
@@ -208,13 +209,6 @@ class TrainedSupernet:
 
 
 def load_supernet(run: Run, mesh, step: int | None = None) -> TrainedSupernet:
-    import jax
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    from nas.step import split
-    from nas.supernet import Layout, Supernet
-
     step = run.latest_step() if step is None else step
     if step is None:
         raise RunError(f"{run.path}: no checkpoint yet (training has not saved one)")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from common.errors import InputError
 
@@ -81,6 +82,16 @@ class Dataset:
             "channels": self.channels,
             "classes": list(self.classes),
         }
+
+    def subset(self, images: int | None, seed: int) -> Dataset:
+        """The first `images` of a seeded shuffle of the training split (quick runs); the whole
+        set when `images` is None or covers it."""
+        if images is None or images >= len(self.train_y):
+            return self
+        keep = np.sort(np.random.default_rng([seed, 3]).permutation(len(self.train_y))[:images])
+        return Dataset(
+            f"{self.name}[:{images}]", self.train_x[keep], self.train_y[keep], self.test_x, self.test_y, self.classes
+        )
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -250,8 +261,6 @@ def _load_cifar(folder: Path) -> Dataset:
 
 
 def _load_image_folder(root: Path) -> Dataset:
-    from PIL import Image, UnidentifiedImageError
-
     split_dirs = {"train": root / "train", "test": root / "test"} if (root / "train").is_dir() else {"train": root}
     classes = sorted(d.name for d in split_dirs["train"].iterdir() if d.is_dir())
     if not classes:

@@ -1,0 +1,2 @@
+"""Accuracy estimators: the MLP estimator on a space's encoding (JSON, with provenance), fitting
+one on subnets evaluated with inherited weights, and the bundled estimators (`estimators/`)."""

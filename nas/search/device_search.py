@@ -1,0 +1,356 @@
+"""One device's latency-constrained search, as a library: `SearchSettings` in, `run_search`
+(or `DeviceSearch` step by step) out to a `SearchResult` that writes arch.json, pareto.json,
+pareto.png and report.md.
+
+The device's latency predictor prices every candidate (exactly, in batches, from
+latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
+same seed: aging evolution for the most accurate network within the budget, and NSGA-II for the
+front of accuracy against latency under the same budget. The budget is a filter around both, not
+code inside them. After every generation the state is saved, so a killed search continues and
+ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from latency_models.device_profiles import load_predictor
+
+from common.errors import InputError
+from common.files import write_atomic
+from latency_models.batch import SpaceCost, SpaceLatency
+from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
+from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
+from nas.search.report import markdown, plot_front
+from nas.training.evaluation import open_evaluator
+from nas.training.run import Run
+from search_spaces import zoo
+from search_spaces.graph import count_macs, count_params
+from search_spaces.mbv3 import RESOLUTIONS, MobileNetV3Space
+from search_spaces.space import PinnedSpace
+
+SEARCH_RESULT_KIND = "platform-nas/search-result"  # arch.json: a spec with what the search knows of it
+STATE = "search-state.json"
+BASELINE = "mobilenet_v2_1.0"
+SPACES = ("mbv3",)
+RESCORE = 16  # finalists re-scored with the supernet: the best by estimate (about 3 s each on one core)
+
+
+class SearchError(InputError):
+    """A search that cannot run as asked: a budget below the fastest network, a saved state of
+    another search, no feasible architecture."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything that decides one device's search (the command line's flags, per target)."""
+
+    target: str
+    precision: str = "fp32"
+    space: str = "mbv3"
+    resolution: int = 224  # deployed at; the estimator sees one proxy resolution, so it is not searched
+    latency_ms: float | None = None  # None: the device's predicted latency of BASELINE
+    population: int = 100
+    generations: int = 30
+    seed: int = 0
+    supernet: str | None = None  # a trained supernet's run folder: re-score the finalists on it
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A finished search: arch.json's content, the front (accuracy against latency) and the
+    published models priced on the same device."""
+
+    arch: dict[str, Any]
+    front: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+
+    def write(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "arch.json", json.dumps(self.arch, indent=2) + "\n")
+        pareto = {
+            "kind": "platform-nas/pareto-front",
+            "schema_version": 1,
+            "target": self.arch["target"],
+            "front": self.front,
+        }
+        write_atomic(out / "pareto.json", json.dumps(pareto, indent=2) + "\n")
+        plot_front(out / "pareto.png", self.arch, self.front, self.baselines)
+        write_atomic(out / "report.md", markdown(self.arch, self.front, self.baselines))
+
+
+def search_space(settings: SearchSettings) -> PinnedSpace:
+    """The space searched: resolution pinned to the deployed one."""
+    if settings.space not in SPACES:
+        raise SearchError(f"--space: no accuracy estimator for {settings.space!r} (have: {', '.join(SPACES)})")
+    if settings.resolution not in RESOLUTIONS:
+        raise SearchError(f"--resolution: {settings.resolution} is not one of {list(RESOLUTIONS)}")
+    return PinnedSpace(MobileNetV3Space(), {"resolution": settings.resolution})
+
+
+def load_estimator(path: str | Path | None, space: PinnedSpace) -> tuple[AccuracyPredictor, Path]:
+    """The estimator at `path` (default: the bundled one), checked to score `space`."""
+    if path is None and not DEFAULT_ESTIMATOR.exists():
+        raise SearchError(
+            f"the bundled accuracy estimator is missing ({DEFAULT_ESTIMATOR}); reinstall, or pass --estimator"
+        )
+    path = Path(path) if path is not None else DEFAULT_ESTIMATOR
+    estimator = AccuracyPredictor.load(path)
+    try:
+        estimator.encoder(space)
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
+    return estimator, path
+
+
+def check_supernet(supernet: str, space: PinnedSpace, space_name: str) -> None:
+    """A supernet that re-scores the finalists must be over the whole searched space."""
+    run_folder = Run.open(supernet)
+    theirs = [(d.name, d.options) for d in run_folder.config.supernet.build_space().dimensions]
+    run_folder.close()
+    if theirs != [(d.name, d.options) for d in space.dimensions]:
+        raise SearchError(f"{supernet}: its supernet is not over the whole {space_name} space")
+
+
+class DeviceSearch:
+    """Everything one device's search needs, and its two strategies."""
+
+    def __init__(
+        self, settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path
+    ):
+        target = settings.target
+        self.predictor = load_predictor(target, settings.precision)
+        self.target, self.settings, self.space = target, settings, space
+        # identities of the two models, hashed once: the state saved every generation names them
+        self.estimator_sha256 = hashlib.sha256(estimator_path.read_bytes()).hexdigest()
+        self.predictor_sha256 = hashlib.sha256(json.dumps(self.predictor.to_dict()).encode()).hexdigest()
+        self.latency = SpaceLatency(self.predictor, space, settings.precision)
+        self.macs, self.params = SpaceCost(space, "macs"), SpaceCost(space, "params")
+        self.accuracy = estimator.scorer(space)
+        self.estimator, self.estimator_path = estimator, estimator_path
+        if settings.latency_ms is not None:
+            self.budget, self.budget_source = settings.latency_ms, "given with --latency-ms"
+        else:
+            baseline = zoo.get(BASELINE, resolution=settings.resolution)
+            self.budget = self.predictor.spec_ms(baseline, settings.precision)
+            self.budget_source = f"{BASELINE} at {settings.resolution} px on {target}, predicted"
+        dims = space.dimensions
+        self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
+        fastest = float(self.latency(np.array([self.smallest]))[0])
+        if self.budget < fastest:
+            raise SearchError(
+                f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} at "
+                f"{settings.resolution} px ({fastest:.2f} ms, every choice at its smallest)"
+            )
+        self.constraints = [Budget("latency", self.latency, self.budget)]
+        common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
+        self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
+        self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
+
+    def _smallest_option(self, i, dim) -> int:
+        if i in self.space.pinned:
+            return self.space.pinned[i]
+        return min(range(len(dim.options)), key=lambda k: dim.options[k])
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a saved search to be continued."""
+        a = self.settings
+        return {
+            "target": self.target,
+            "precision": a.precision,
+            "space": a.space,
+            "resolution": a.resolution,
+            "budget_ms": round(self.budget, 6),
+            "population": a.population,
+            "seed": a.seed,
+            "estimator_sha256": self.estimator_sha256,
+            "predictor_sha256": self.predictor_sha256,
+        }
+
+    def state(self, seconds: float) -> dict[str, Any]:
+        return {
+            "settings": self.identity(),
+            "seconds": seconds,
+            "evolution": self.evolution.state(),
+            "pareto": self.pareto.state(),
+        }
+
+    def load_state(self, state: dict[str, Any], where: Path) -> float:
+        theirs, ours = state.get("settings", {}), self.identity()
+        for key, value in ours.items():
+            if theirs.get(key) != value:
+                raise SearchError(
+                    f"{where}: saved with {key} {theirs.get(key)!r}, this run has {value!r}; "
+                    "--resume continues a search with its own settings"
+                )
+        self.evolution.load_state(state["evolution"])
+        self.pareto.load_state(state["pareto"])
+        return float(state.get("seconds", 0.0))
+
+    # --- results -----------------------------------------------------------------------
+
+    def describe(self, choices: list[tuple]) -> list[dict[str, Any]]:
+        batch = np.array(choices)
+        latency, top1 = self.latency(batch), self.accuracy(batch)
+        macs, params = self.macs(batch), self.params(batch)
+        return [
+            {
+                "choices": self.space.values(c),
+                "predicted_latency_ms": float(latency[i]),
+                "estimated_top1": float(top1[i]),
+                "macs": int(round(macs[i])),
+                "params": int(round(params[i])),
+                "_choices": c,
+            }
+            for i, c in enumerate(choices)
+        ]
+
+    def candidates(self) -> list[tuple]:
+        """Every distinct feasible candidate the two searches hold: evolution's whole history
+        and NSGA-II's final population."""
+        return list(dict.fromkeys([c for c, _ in self.evolution.history] + self.pareto.members))
+
+    def front(self, described: list[dict]) -> list[dict]:
+        points = np.array([[d["estimated_top1"], -d["predicted_latency_ms"]] for d in described])
+        front = [described[i] for i in pareto_front(points)]
+        return sorted(front, key=lambda d: d["predicted_latency_ms"])
+
+    def baselines(self) -> list[dict[str, Any]]:
+        out = []
+        for name in zoo.names():
+            spec = zoo.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "resolution": spec.resolution,
+                    "predicted_latency_ms": self.predictor.spec_ms(spec, self.settings.precision),
+                    "macs": count_macs(spec),
+                    "params": count_params(spec),
+                }
+            )
+        return out
+
+
+def rescore(described: list[dict], supernet: str, estimator) -> None:
+    """Adds `supernet_top1` to each candidate: its top-1 on the trained supernet, measured as
+    the estimator's training data was (same validation and recalibration images)."""
+    samples = estimator.info.get("samples", {})
+    run_folder = Run.open(supernet)
+    trained, evaluator, _ = open_evaluator(run_folder, samples.get("calib_images", 1000))
+    for d in described:
+        sub = trained.layout.subnet(d["_choices"])
+        d["supernet_top1"] = evaluator.top1(trained.params, sub, samples.get("val_images", 2000))
+    run_folder.close()
+
+
+def prepare(
+    settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path, out: Path
+) -> tuple[DeviceSearch, float]:
+    """A device's search, restored from `out` when resuming (with the seconds already spent);
+    everything that can be wrong with the input is found here, before any work."""
+    search = DeviceSearch(settings, space, estimator, estimator_path)
+    state_path = out / STATE
+    if settings.resume and state_path.exists():
+        try:
+            return search, search.load_state(json.loads(state_path.read_text()), state_path)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
+    if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
+        raise SearchError(f"{out} already holds a search: pass --resume to continue it, or choose another --out")
+    return search, 0.0
+
+
+def run_search(
+    search: DeviceSearch, spent: float, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
+) -> SearchResult:
+    """Runs the remaining generations, saving the state in `out` after each (and calling
+    `on_generation`), and returns the result (which `SearchResult.write` puts in `out`)."""
+    began = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    while search.evolution.generation < search.settings.generations:
+        search.evolution.step()
+        search.pareto.step()
+        write_atomic(out / STATE, json.dumps(search.state(spent + time.perf_counter() - began)))
+        on_generation(search)
+    if not search.evolution.members:
+        raise SearchError(
+            f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
+        )
+    return _finish(search, round(spent + time.perf_counter() - began, 2))
+
+
+def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
+    settings = search.settings
+    described = search.describe(search.candidates())
+    front = search.front(described)
+    best = max(described, key=lambda d: d["estimated_top1"])
+    if settings.supernet:
+        finalists = sorted(described, key=lambda d: -d["estimated_top1"])[:RESCORE]
+        rescore(finalists, settings.supernet, search.estimator)
+        best = max(finalists, key=lambda d: (d["supernet_top1"], d["estimated_top1"]))
+    spec = search.space.materialize(best["_choices"], resolution=settings.resolution)
+    spec = dataclasses.replace(spec, name=f"{settings.space}-{search.target}-{search.budget:.1f}ms")
+    info = search.predictor.metadata
+    estimator = search.estimator.info
+    result = {
+        "kind": SEARCH_RESULT_KIND,
+        "schema_version": 1,
+        "spec": spec.to_dict(),
+        "spec_hash": spec.content_hash(),
+        "space": settings.space,
+        "choices": best["choices"],
+        "resolution": settings.resolution,
+        "predicted_latency_ms": best["predicted_latency_ms"],
+        "estimated_top1": best["estimated_top1"],
+        **({"supernet_top1": best["supernet_top1"]} if "supernet_top1" in best else {}),
+        "macs": best["macs"],
+        "params": best["params"],
+        "budget_ms": search.budget,
+        "budget_source": search.budget_source,
+        "seed": settings.seed,
+        "target": {
+            "name": search.target,
+            "precision": settings.precision,
+            "description": info.get("description", search.target),
+            "source": info.get("source", ""),
+            "predictor_fitted": info.get("fitted", ""),
+            "predictor_sha256": search.predictor_sha256,
+        },
+        "estimator": {
+            "file": str(search.estimator_path),
+            "sha256": search.estimator_sha256,
+            "data": estimator.get("supernet", {}).get("data", {}).get("name", "?"),
+            "summary": _estimator_summary(estimator),
+        },
+        "search": {
+            "population": settings.population,
+            "generations": search.evolution.generation,
+            "evaluated": len(described),
+            "seconds": seconds,
+        },
+    }
+    public = [{k: v for k, v in d.items() if k != "_choices"} for d in front]
+    return SearchResult(result, public, search.baselines())
+
+
+def _estimator_summary(info: dict[str, Any]) -> str:
+    held = info.get("held_out", {})
+    samples = info.get("samples", {})
+    supernet = info.get("supernet", {})
+    data = supernet.get("data", {}).get("name", "?")
+    rmse, tau = held.get("rmse_points", float("nan")), held.get("kendall_tau", float("nan"))
+    return (
+        f"MLP fitted on {info.get('fit', {}).get('subnets', '?')} subnets of a supernet trained on {data} "
+        f"(top-1 on the first {samples.get('val_images', '?')} test images); held-out RMSE {rmse:.2f} points, "
+        f"Kendall tau {tau:.3f} "
+        f"({info.get('made_by', '')}, {info.get('date', '')})."
+    )
