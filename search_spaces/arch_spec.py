@@ -406,9 +406,7 @@ class ArchSpec:
         canonical = json.dumps(self.to_dict(include_name=False), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def to_graph(self):  # -> networkx.DiGraph; imported lazily to keep `import` cheap
-        from search_spaces.graph import spec_to_graph
-
+    def to_graph(self):  # -> networkx.DiGraph
         return spec_to_graph(self)
 
 
@@ -443,3 +441,7 @@ def layer_from_dict(data: Any, path: str) -> Layer:
         if missing:
             raise SpecError(f"{path}.{missing[0]}: missing") from None
         raise SpecError(f"{path}: {exc}") from None
+
+
+# Last, and at module level: the graph module builds on the layer classes defined above.
+from search_spaces.graph import spec_to_graph  # noqa: E402

@@ -60,5 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
     run(main, PROG)
+
+
+if __name__ == "__main__":
+    cli()
