@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from nas.accuracy.estimator import AccuracyPredictor
-from nas.fit_accuracy import DATASET
+from nas.accuracy.fitting import DATASET
 from tests.test_train import REPO
 
 FLAGS = ["--val-images", "64", "--calib-images", "32", "--steps", "50", "--cpu-devices", "1"]
