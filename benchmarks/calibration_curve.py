@@ -1,6 +1,6 @@
 """Benchmark: how the error of a calibrated profile falls with the number of measured networks.
 
-    python benchmarks/calibration_curve.py [--data ../shared/latency-data] [--ks 0,5,10,20,50]
+    python benchmarks/calibration_curve.py [--data data/latency-data] [--ks 0,5,10,20,50]
                                            [--seeds 5] [--test 1000] [--steps 1000]
 
 HELP (HayeonLee/HELP) published the whole-network latency of 5000 FBNet-space architectures
@@ -35,7 +35,7 @@ from search_spaces.fbnet import FBNetSpace
 
 CSV_NAME = "help_fbnet_cifar100_mobile_latency.csv"
 PHONES = ("pixel2", "samsung_a50", "samsung_s7", "essential_ph_1")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "latency-data"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
 
 
 def base_predictor(data: Path) -> tuple[LatencyPredictor, str]:

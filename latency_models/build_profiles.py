@@ -1,5 +1,6 @@
-"""`python -m latency_models.build_profiles --data ../shared/latency-data`: regenerate the bundled
-device profiles (latency_models/profiles/*.json) from published measurements.
+"""`python -m latency_models.build_profiles [--data data/latency-data]`: regenerate the bundled
+device profiles (latency_models/profiles/*.json) from the published measurements in the
+repository's data/latency-data (see data/README.md).
 
   note10   Once-for-All's per-block table of a Samsung Galaxy Note10 (w1.2 MobileNetV3 space)
   pixel1   ProxylessNAS's per-block table of a Pixel 1 (MobileNetV2-style space)
@@ -25,6 +26,7 @@ from latency_models.table import LatencyTable
 
 PROG = "python -m latency_models.build_profiles"
 OFA_RESOLUTIONS = (160, 176, 192, 208, 224)
+DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
 
 
 def _from_table(device: str, table: LatencyTable, description: str) -> dict[str, LatencyPredictor]:
@@ -64,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog=PROG, description="Regenerate the bundled device profiles from published data.")
     parser.add_argument(
         "--data",
-        default=str(Path(__file__).resolve().parents[2] / "shared" / "latency-data"),
-        help="folder with the published latency data (default: ../shared/latency-data)",
+        default=str(DATA),
+        help="folder with the published latency data (default: the repository's data/latency-data)",
     )
     parser.add_argument(
         "--device", choices=sorted(BUILDERS), action="append", help="profile to rebuild (repeatable; default: all)"

@@ -3,7 +3,7 @@ Cortex-A76 prime core (mobile-ml-benchmark's `1large` configuration), fp32 and i
 
 No per-block table of the Pixel 4 CPU is public. What is public are whole-network latencies of
 well-known mobile CNNs measured in that configuration (qed-usc/mobile-ml-benchmark,
-dataset/tflite_cnn_e2e.csv, collected in ../shared/latency-data/published_models.csv): the
+dataset/tflite_cnn_e2e.csv, collected in data/latency-data/published_models.csv): the
 models are pytorchcv (osmr/imgclsmob) networks converted to TFLite. This module maps those
 models to ArchSpecs and transfers the Note10 predictor (fitted on Once-for-All's per-block
 table) to them with `latency_models.calibrate.calibrate`, the same few-shot code path a user's

@@ -3,15 +3,15 @@ from pathlib import Path
 
 import pytest
 
-# Published measurements live beside the checkout (../shared/latency-data); they are not copied
-# into the project. NAS_LATENCY_DATA points elsewhere.
-LATENCY_DATA = Path(os.environ.get("NAS_LATENCY_DATA", Path(__file__).resolve().parents[2] / "shared" / "latency-data"))
+# Published measurements, committed in the repository (data/latency-data, see data/README.md).
+# NAS_LATENCY_DATA points elsewhere.
+LATENCY_DATA = Path(os.environ.get("NAS_LATENCY_DATA", Path(__file__).resolve().parents[1] / "data" / "latency-data"))
 
 
 @pytest.fixture
 def latency_data() -> Path:
-    if not LATENCY_DATA.is_dir():
-        pytest.skip(f"published latency data not found at {LATENCY_DATA}")
+    if not LATENCY_DATA.is_dir():  # part of the checkout: missing is an error, not a reason to skip
+        pytest.fail(f"published latency data not found at {LATENCY_DATA}", pytrace=False)
     return LATENCY_DATA
 
 

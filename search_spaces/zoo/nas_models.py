@@ -2,7 +2,7 @@
 
 ProxylessNAS mobile / mobile_14 / cpu / gpu transcribe the released network configs
 (mit-han-lab/proxylessnas, proxyless_nas/model_zoo: net.config per model; a test checks them
-against those configs where ../shared/latency-data/raw/proxylessnas/ holds a copy).
+against those configs where data/latency-data/raw/proxylessnas/ holds a copy).
 """
 
 from __future__ import annotations
