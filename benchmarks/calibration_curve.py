@@ -39,7 +39,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "latency-data"
 
 
 def base_predictor(data: Path) -> tuple[LatencyPredictor, str]:
-    from latency_models.devices import UnknownTarget, load_predictor
+    from latency_models.device_profiles import UnknownTarget, load_predictor
 
     try:
         return load_predictor("pixel3", "fp32"), "bundled pixel3 profile"

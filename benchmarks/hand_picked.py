@@ -29,7 +29,7 @@ PICKS = {
 
 def main() -> int:
     from common.files import write_atomic
-    from latency_models.devices import load_predictor
+    from latency_models.device_profiles import load_predictor
     from search_spaces import get_space
     from search_spaces.graph import count_macs, count_params
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from latency_models.batch import SpaceLatency
-from latency_models.devices import load_predictor
+from latency_models.device_profiles import load_predictor
 from nas.accuracy_predictor import AccuracyPredictor
 from nas.evolution import AgingEvolution, Budget, feasible_samples
 from nas.search import BASELINE, DEFAULT_ESTIMATOR

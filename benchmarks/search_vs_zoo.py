@@ -50,7 +50,7 @@ def parse_args(argv=None):
 
 def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first)."""
-    from latency_models.devices import load_predictor
+    from latency_models.device_profiles import load_predictor
     from search_spaces import zoo
     from search_spaces.arch_spec import ArchSpec
 

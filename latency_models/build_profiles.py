@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.cli import ArgumentParser, UserError, run
-from latency_models.devices import PROFILES
+from latency_models.device_profiles import PROFILES
 from latency_models.importers import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
 from latency_models.predictor import LatencyPredictor, fit
 from latency_models.table import LatencyTable

@@ -139,7 +139,7 @@ def load_base(name: str, precision: str) -> tuple[LatencyPredictor, str]:
     """The base predictor (a profile name or a predictor file) and which precision it is. A
     profile without that precision lends its fp32 predictor (the int8 flag is then a feature the
     base never saw; the calibration prices int8 work from the measurements)."""
-    from latency_models.devices import UnknownTarget, bundled, load_predictor
+    from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
 
     if name.endswith(".json") or Path(name).is_file():
         try:
@@ -225,7 +225,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from latency_models.devices import PROFILES, user_profiles_dir
+    from latency_models.device_profiles import PROFILES, user_profiles_dir
 
     parser = ArgumentParser(
         prog=PROG,

@@ -1,155 +1,27 @@
-"""Device profiles: a named device is a fitted latency predictor per precision.
-
-Bundled profiles live in latency_models/profiles/<device>-<precision>.json (regenerated from the
-published measurements by `python -m latency_models.build_profiles`); profiles users make with
-`python -m latency_models.calibrate` live in $NAS_HOME/profiles (default ~/.cache/platform-nas)
-and take precedence. The `host` profile is this machine: it is fitted from a table measured here,
-kept (with its CPU model in the name) under $NAS_HOME. `python -m latency_models.devices` lists
-them all.
-"""
+"""`python -m latency_models.devices [--json]`: list the device profiles latency can be predicted
+for (the registry itself is latency_models/device_profiles.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from common.cli import ArgumentParser, run
-from common.errors import InputError
-from latency_models.host import cpu_model
-from latency_models.predictor import LatencyPredictor, PredictorError, fit
-from latency_models.table import LatencyTable, TableError
 
-PROFILES = Path(__file__).resolve().parent / "profiles"
+# UnknownTarget, known_targets and load_predictor are unused here: nas/ still imports them from
+# this module (until it imports them from latency_models.device_profiles).
+from latency_models.device_profiles import UnknownTarget, describe_profiles, known_targets, load_predictor  # noqa: F401
+
 PROG = "python -m latency_models.devices"
+COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "source")
 
 
-class UnknownTarget(InputError):
-    """No profile by that name, or the host has no measured table yet; the message says what to do."""
-
-
-def nas_home() -> Path:
-    return Path(os.environ.get("NAS_HOME", Path.home() / ".cache" / "platform-nas"))
-
-
-def cpu_slug() -> str:
-    return re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-") or "cpu"
-
-
-def host_table_path(precision: str = "fp32") -> Path:
-    return nas_home() / "tables" / f"host-{cpu_slug()}-{precision}-t1.jsonl"
-
-
-def host_predictor_path(precision: str = "fp32") -> Path:
-    return nas_home() / "predictors" / f"host-{cpu_slug()}-{precision}.json"
-
-
-def user_profiles_dir() -> Path:
-    return nas_home() / "profiles"
-
-
-def measure_command(
-    out: Path, precision: str = "fp32", space: str = "mbv3", resolution: int = 224, form_flags: str = ""
-) -> str:
-    """The command that measures a host table at `out` (`form_flags`: e.g. ' --proxy --classes 10')."""
-    return (
-        f"python -m latency_models.measure --target host --space {space} --resolution {resolution}{form_flags} "
-        f"--precision {precision} --out {out}"
-    )
-
-
-def bundled() -> dict[tuple[str, str], Path]:
-    """(device, precision) -> predictor file: the bundled ones, then the user's own."""
-    out = {}
-    for folder in (PROFILES, user_profiles_dir()):
-        for path in sorted(folder.glob("*.json")):
-            device, _, precision = path.stem.rpartition("-")
-            out[(device, precision)] = path
-    return out
-
-
-def known_targets() -> list[str]:
-    return sorted({device for device, _ in bundled()} | {"host"})
-
-
-def load_predictor(target: str, precision: str = "fp32") -> LatencyPredictor:
-    """The predictor of a target; UnknownTarget with the fix when there is none."""
-    if target == "host":
-        return _host_predictor(precision)
-    profiles = bundled()
-    if (target, precision) in profiles:
-        return LatencyPredictor.load(profiles[(target, precision)])
-    if any(device == target for device, _ in profiles):
-        have = ", ".join(p for d, p in profiles if d == target)
-        raise UnknownTarget(f"target {target!r} has no {precision} profile (it has: {have})")
-    raise UnknownTarget(f"unknown target {target!r} (known: {', '.join(known_targets())})")
-
-
-def _host_predictor(precision: str) -> LatencyPredictor:
-    """The calibrated host predictor if `latency_models.evaluate` made one, else one fitted now
-    from the host table (and kept), else an error naming the command that measures the table."""
-    predictor_path, table_path = host_predictor_path(precision), host_table_path(precision)
-    if predictor_path.exists():
-        try:
-            return LatencyPredictor.load(predictor_path)
-        except PredictorError:
-            pass  # made by another version: refit below
-    if not table_path.exists():
-        raise UnknownTarget(
-            f"no latency table for this CPU ({cpu_model()}) at {table_path}; measure one with: "
-            + measure_command(table_path, precision)
-        )
-    try:
-        table = LatencyTable.load(table_path)
-    except TableError as exc:
-        raise UnknownTarget(f"{exc} (measure it again with --resume, or delete it)") from None
-    predictor = fit(
-        table,
-        metadata={
-            "device": "host",
-            "precision": precision,
-            "soc": cpu_model(),
-            "source": f"fitted on {table_path} (no whole-network calibration)",
-        },
-    )
-    predictor.save(predictor_path)
-    return predictor
-
-
-def describe_profiles() -> list[dict]:
-    rows = []
-    for (device, precision), path in bundled().items():
-        meta = json.loads(path.read_text()).get("metadata", {})
-        rows.append({"target": device, "precision": precision, "file": str(path), **meta})
-    for precision in ("fp32", "int8"):
-        table = host_table_path(precision)
-        rows.append(
-            {
-                "target": "host",
-                "precision": precision,
-                "soc": cpu_model(),
-                "status": "ready" if table.exists() else f"not measured: {measure_command(table, precision)}",
-            }
-        )
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=PROG, description="List the device profiles latency can be predicted for.")
-    parser.add_argument("--json", action="store_true", help="print the profiles and their metadata as JSON")
-    args = parser.parse_args(argv)
-    rows = describe_profiles()
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-        return 0
+def print_table(rows: list[dict]) -> None:
     table = Table(title="device profiles")
-    for column in ("target", "precision", "device", "soc / cpu", "runtime", "threads", "source"):
+    for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -162,6 +34,18 @@ def main(argv: list[str] | None = None) -> int:
             str(row.get("source", row.get("status", ""))),
         )
     Console(width=None if Console().is_terminal else 160).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog=PROG, description="List the device profiles latency can be predicted for.")
+    parser.add_argument("--json", action="store_true", help="print the profiles and their metadata as JSON")
+    args = parser.parse_args(argv)
+    rows = describe_profiles()
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(rows)
     return 0
 
 

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, run
 from common.files import write_atomic
-from latency_models.devices import host_predictor_path, host_table_path, measure_command
+from latency_models.device_profiles import host_predictor_path, host_table_path, measure_command
 from latency_models.host import HostBackend
 from latency_models.options import add_form_arguments, form_space
 from latency_models.predictor import Measurement, fit

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from common.cli import ArgumentParser, UserError, run
-from latency_models.devices import UnknownTarget, load_predictor
+from latency_models.device_profiles import UnknownTarget, load_predictor
 from latency_models.predictor import PredictorError
 from latency_models.signature import PRECISIONS
 from search_spaces.arch_spec import ArchSpec

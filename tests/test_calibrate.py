@@ -10,7 +10,7 @@ import pytest
 
 from common.cli import run
 from latency_models import calibrate as calibrate_cli
-from latency_models.devices import load_predictor
+from latency_models.device_profiles import load_predictor
 from latency_models.pixel4_profile import MODELS, figures, pytorchcv_mobilenet_v2, pytorchcv_mobilenet_v3
 from search_spaces import get_space
 from search_spaces.graph import count_params

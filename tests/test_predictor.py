@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latency_models.batch import SpaceCost, SpaceLatency
-from latency_models.devices import UnknownTarget, load_predictor
+from latency_models.device_profiles import UnknownTarget, load_predictor
 from latency_models.features import BASIS, basis
 from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
 from latency_models.signature import space_blocks, spec_blocks

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common.cli import run
-from latency_models.devices import known_targets, load_predictor
+from latency_models.device_profiles import known_targets, load_predictor
 from nas import search
 from nas.accuracy_predictor import AccuracyPredictor, fit, supernet_dimensions
 from search_spaces import zoo
