@@ -4,229 +4,46 @@ a device profile for a phone of your own, from a handful of whole-network timing
 The measurement file is a CSV with columns `arch` (an ArchSpec JSON file, relative to the CSV's
 folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`), `ms` (measured latency)
 and optionally `precision` (fp32 or int8; rows of another precision than --precision are left
-out). The new profile starts from the base profile's predictor with its network scale set to
-the least-squares factor between the two (`coarse`), then fits, with a prior that keeps it near
-that start,
-
-- the price of each kind of work (`log_costs`: MACs by kind, bytes moved, ops, ...),
-- the network scale and the per-network overhead,
-
-while the base's per-block shape corrections (the MLP) are kept. That is the whole transfer:
-`calibrate()` below, which the bundled `pixel4` profile is fitted with too
-(latency_models/pixel4_profile.py). The profile is saved as $NAS_HOME/profiles/<name>-<precision>.json
-(`--out` to put it elsewhere), where `latency_models.devices` finds it under the name <name>.
+out). The fit, the base profile's transfer to the measurements, is
+`latency_models.calibration.calibrate` (its docstring says what moves). The profile is saved as
+$NAS_HOME/profiles/<name>-<precision>.json (`--out` to put it elsewhere), where
+`latency_models.device_profiles` finds it under the name <name>.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import datetime
 import hashlib
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common.cli import ArgumentParser, UserError, run
-from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
+from latency_models.calibration import (
+    MIN_MEASUREMENTS,
+    PRIOR_WEIGHT,
+    STEPS,
+    TRAINABLE,
+    calibrate,
+    describe,
+    errors,
+    load_base,
+    read_measurements,
+    summarize,
+)
+from latency_models.device_profiles import PROFILES, UnknownTarget, user_profiles_dir
+from latency_models.predictor import LatencyPredictor, Measurement, PredictorError
 from latency_models.signature import PRECISIONS
-from search_spaces import zoo
-from search_spaces.arch_spec import ArchSpec, SpecError
 
 PROG = "python -m latency_models.calibrate"
-
-# What a few whole-network timings can pin down (see the module docstring), how strongly the
-# prior holds each parameter array at the base's value (a sum of squares of raw parameters: for
-# log_costs about the squared log of each price's ratio to the base's), and the Adam steps.
-# Chosen on the Pixel 4 figures (leave-one-family-out) and the HELP phones (see
-# benchmarks/calibration_curve.py): a prior of 1e-2 or 1e-1 predicted worse on both, and so did
-# training the MLP too (it overfits two dozen networks); 500 steps have converged.
-TRAINABLE = ("log_costs", "net_log_scale", "net_overhead")
-PRIOR_WEIGHT = 1e-3
-STEPS = 1000
-MIN_MEASUREMENTS = 2
-# fit() clamps the spread of a descriptor entry that never varied in its training data to 1e-3.
-_UNSEEN_STD = 1.5e-3
-
-
-def transferable(base: LatencyPredictor) -> LatencyPredictor:
-    """The base with descriptor entries it never saw vary (an op kind, an activation, the int8
-    flag its table did not contain) rescaled to unit spread. Fitted with a 1e-3 spread, a block
-    that has such a feature would feed the MLP an input of +-1000 and saturate it; the MLP never
-    learned anything about that entry, so the input should be small. (The bundled bases' MLP
-    weights on such entries have decayed to zero, so this matters once a calibration trains the
-    MLP, e.g. `trainable=(..., "w1", ...)`.)"""
-    std = np.array(base.desc_std, dtype=np.float64)
-    std[std <= _UNSEEN_STD] = 1.0
-    params = {name: np.array(value, dtype=np.float64) for name, value in base.params.items()}
-    return LatencyPredictor(params, np.array(base.desc_mean, dtype=np.float64), std, dict(base.metadata))
-
-
-def calibrate(
-    base: LatencyPredictor,
-    measurements: Sequence[Measurement],
-    trainable: Sequence[str] = TRAINABLE,
-    prior_weight: float = PRIOR_WEIGHT,
-    steps: int = STEPS,
-    metadata: dict[str, Any] | None = None,
-) -> LatencyPredictor:
-    """A predictor of a new device: `base` transferred to whole-network `measurements`."""
-    if not measurements:
-        raise ValueError("calibrate: no measurements")
-    start = coarse(transferable(base), measurements)
-    return fit(
-        None,
-        measurements,
-        steps=steps,
-        init=start,
-        trainable=trainable,
-        prior_weight=prior_weight,
-        metadata=metadata,
-    )
-
-
-def coarse(base: LatencyPredictor, measurements: Sequence[Measurement]) -> LatencyPredictor:
-    """`base` with its network scale set to the factor that fits `measurements` best (least
-    squares on relative error, in closed form). The calibration starts here, and its prior holds
-    it near here rather than near the base: a new phone's overall speed is what certainly differs.
-
-    The per-network overhead stays the base's (about one invoke, for a base fitted on a per-block
-    table), and the prior keeps it near that: fitted freely next to the scale, it took up what
-    the costs should explain (1.7 ms on the int8 Pixel 4 figures, where small networks run
-    relatively slowly) and predicted worse: int8 leave-one-family-out 83% -> 50% within 10%,
-    HELP pixel2 from 5 networks RMSPE 11.4% -> 13.5%."""
-    own = base.network_overhead_ms
-    work = np.array([base.spec_ms(m.spec, m.precision) - own for m in measurements])
-    measured = np.array([m.ms for m in measurements])
-    scale = float(np.sum(work * (measured - own) / measured**2) / np.sum((work / measured) ** 2))
-    if not scale > 0:  # measurements below the base's own overhead
-        scale = float(np.sum(work / measured) / np.sum((work / measured) ** 2))
-    params = {name: np.array(value, dtype=np.float64) for name, value in base.params.items()}
-    params["net_log_scale"] = np.array(float(params["net_log_scale"]) + math.log(scale))
-    return LatencyPredictor(params, base.desc_mean, base.desc_std, dict(base.metadata))
-
-
-def errors(predictor: LatencyPredictor, measurements: Sequence[Measurement]) -> np.ndarray:
-    """Relative error (predicted / measured - 1) of each measurement."""
-    return np.array([predictor.spec_ms(m.spec, m.precision) / m.ms - 1 for m in measurements], dtype=np.float64)
-
-
-def summarize(relative_errors: Sequence[float]) -> dict[str, float | int]:
-    e = np.asarray(relative_errors, dtype=np.float64)
-    return {
-        "count": int(e.size),
-        "within_10pct": float(np.mean(np.abs(e) <= 0.10)) if e.size else math.nan,
-        "rmspe": float(np.sqrt(np.mean(e**2))) if e.size else math.nan,
-        "max_abs_error": float(np.max(np.abs(e))) if e.size else math.nan,
-    }
-
-
-def describe(summary: dict[str, Any]) -> str:
-    within = round(summary["within_10pct"] * summary["count"])
-    return (
-        f"{within}/{summary['count']} within +-10%, RMSPE {summary['rmspe']:.1%}, "
-        f"max |error| {summary['max_abs_error']:.1%}"
-    )
-
-
-# --- the command line -------------------------------------------------------------------------
-
-
-def load_base(name: str, precision: str) -> tuple[LatencyPredictor, str]:
-    """The base predictor (a profile name or a predictor file) and which precision it is. A
-    profile without that precision lends its fp32 predictor (the int8 flag is then a feature the
-    base never saw; the calibration prices int8 work from the measurements)."""
-    from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
-
-    if name.endswith(".json") or Path(name).is_file():
-        try:
-            predictor = LatencyPredictor.load(name)
-        except PredictorError as exc:
-            raise UserError(f"--base: {exc}") from None
-        return predictor, str(predictor.metadata.get("precision", "fp32"))
-    try:
-        return load_predictor(name, precision), precision
-    except UnknownTarget as exc:
-        if precision != "fp32" and (name, "fp32") in bundled():
-            return load_predictor(name, "fp32"), "fp32"
-        raise UserError(f"--base: {exc}") from None
-    except PredictorError as exc:
-        raise UserError(f"--base: {exc}") from None
-
-
-def read_measurements(path: Path, precision: str) -> tuple[list[Measurement], int]:
-    """The rows of `path` at `precision` as Measurements, and how many rows the file has."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text (CSV) file") from None
-    try:
-        return _rows(path, text, precision)
-    except csv.Error as exc:
-        raise UserError(f"{path}: not a readable CSV file ({exc})") from None
-
-
-def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int]:
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip() for c in reader.fieldnames or []]
-    for needed in ("arch", "ms"):
-        if needed not in columns:
-            raise UserError(
-                f"{path}: no `{needed}` column (need arch and ms, optional precision; got "
-                f"{', '.join(columns) or 'nothing'})"
-            )
-    specs: dict[str, Any] = {}
-    out, total = [], 0
-    for line, raw in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-        where = f"{path}:{line}"
-        arch, ms_text, row_precision = row.get("arch", ""), row.get("ms", ""), row.get("precision", "") or precision
-        if not arch and not ms_text:
-            continue  # a blank line
-        total += 1
-        if row_precision not in PRECISIONS:
-            raise UserError(f"{where}: precision {row_precision!r} is not one of {', '.join(PRECISIONS)}")
-        try:
-            ms = float(ms_text)
-        except ValueError:
-            raise UserError(f"{where}: ms {ms_text!r} is not a number") from None
-        if not math.isfinite(ms) or ms <= 0:
-            raise UserError(f"{where}: ms must be a positive latency, got {ms_text}")
-        if not arch:
-            raise UserError(f"{where}: empty arch (a spec JSON file or a zoo model name)")
-        if arch not in specs:
-            specs[arch] = _arch_spec(arch, path.parent, where)
-        if row_precision == precision:
-            out.append(Measurement(specs[arch], ms, precision, arch))
-    return out, total
-
-
-def _arch_spec(arch: str, folder: Path, where: str):
-    if arch in zoo.ZOO:
-        return zoo.get(arch)
-    path = Path(arch) if Path(arch).is_absolute() else folder / arch
-    if path.suffix == ".json" or path.exists():
-        try:
-            return ArchSpec.load(str(path))
-        except SpecError as exc:
-            raise UserError(f"{where}: {exc}") from None
-    raise UserError(
-        f"{where}: arch {arch!r} is neither a spec JSON file nor a zoo model "
-        "(`python -m search_spaces.zoo list` names them)"
-    )
-
-
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from latency_models.device_profiles import PROFILES, user_profiles_dir
-
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description="Fit a device profile for your own phone from a few whole-network latencies, starting from a "
@@ -265,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         default=PRIOR_WEIGHT,
         help=f"how strongly the fit stays near the base profile (default: {PRIOR_WEIGHT:g})",
     )
-    args = parser.parse_args(argv)
+    return parser
 
+
+def check_arguments(args: argparse.Namespace) -> None:
     if not NAME.match(args.name) or args.name.endswith(tuple(f"-{p}" for p in PRECISIONS)):
         raise UserError(f"--name: {args.name!r} is not a profile name (letters, digits, _ . and inner -)")
     if args.name == "host":
@@ -277,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--steps: must be positive, got {args.steps}")
     if not (args.prior_weight >= 0 and math.isfinite(args.prior_weight)):
         raise UserError(f"--prior-weight: must be >= 0, got {args.prior_weight}")
+
+
+def read_inputs(args: argparse.Namespace) -> tuple[list[Measurement], int, LatencyPredictor, str]:
+    """The measurements at --precision, the file's row count, the base and the base's precision."""
     path = Path(args.measurements)
     measurements, total = read_measurements(path, args.precision)
     if len(measurements) < MIN_MEASUREMENTS:
@@ -284,11 +107,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{path}: {len(measurements)} {args.precision} measurement(s) of {total} rows; "
             f"a calibration needs at least {MIN_MEASUREMENTS}"
         )
-    base, base_precision = load_base(args.base, args.precision)
-    out = Path(args.out) if args.out else user_profiles_dir() / f"{args.name}-{args.precision}.json"
+    try:
+        base, base_precision = load_base(args.base, args.precision)
+    except (UnknownTarget, PredictorError) as exc:
+        raise UserError(f"--base: {exc}") from None
+    return measurements, total, base, base_precision
 
-    before = summarize(errors(base, measurements))
-    metadata = {
+
+def profile_metadata(
+    args: argparse.Namespace, measurements: list[Measurement], total: int, base: LatencyPredictor, base_precision: str
+) -> dict[str, Any]:
+    """What the new profile records: its name, the base it came from, the figures, the fit's settings."""
+    path = Path(args.measurements)
+    return {
         "device": args.name,
         "precision": args.precision,
         "description": f"calibrated from {args.base} with {len(measurements)} whole-network measurements",
@@ -312,28 +143,61 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.date.today().isoformat(),
         },
     }
+
+
+def fit_profile(
+    args: argparse.Namespace, measurements: list[Measurement], base: LatencyPredictor, metadata: dict[str, Any]
+) -> tuple[LatencyPredictor, np.ndarray]:
+    """The calibrated predictor, its report (base and in-sample errors) in its metadata, and its
+    relative error on each measurement."""
+    before = summarize(errors(base, measurements))
     predictor = calibrate(base, measurements, prior_weight=args.prior_weight, steps=args.steps, metadata=metadata)
     after_errors = errors(predictor, measurements)
-    after = summarize(after_errors)
     predictor.metadata["report"] = {
         "base_error": before,
-        "in_sample": after,
+        "in_sample": summarize(after_errors),
         "errors": [round(float(e), 4) for e in after_errors],
     }
+    return predictor, after_errors
+
+
+def save(predictor: LatencyPredictor, out: Path) -> bool:
+    """Write the profile; whether it replaced one."""
     replaced = out.exists()
     try:
         predictor.save(out)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror}") from None
+    return replaced
 
+
+def print_report(
+    args: argparse.Namespace,
+    measurements: list[Measurement],
+    predictor: LatencyPredictor,
+    after_errors: np.ndarray,
+    base_precision: str,
+) -> None:
     width = max(len(m.label) for m in measurements)
     print(f"{'arch':<{width}}  {'measured':>9}  {'predicted':>9}  {'error':>7}")
     for m, e in zip(measurements, after_errors):
         print(f"{m.label:<{width}}  {m.ms:9.3f}  {m.ms * (1 + e):9.3f}  {e:+7.1%}")
-    print(f"base {args.base} ({base_precision}) as it is: {describe(before)}")
-    print(f"calibrated, in-sample: {describe(after)}")
+    report = predictor.metadata["report"]
+    print(f"base {args.base} ({base_precision}) as it is: {describe(report['base_error'])}")
+    print(f"calibrated, in-sample: {describe(report['in_sample'])}")
     if len(measurements) < 5:
         print(f"(only {len(measurements)} measurements: in-sample error says little about other networks)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_arguments(args)
+    measurements, total, base, base_precision = read_inputs(args)
+    out = Path(args.out) if args.out else user_profiles_dir() / f"{args.name}-{args.precision}.json"
+    metadata = profile_metadata(args, measurements, total, base, base_precision)
+    predictor, after_errors = fit_profile(args, measurements, base, metadata)
+    replaced = save(predictor, out)
+    print_report(args, measurements, predictor, after_errors, base_precision)
     print(f"wrote {out}{' (replaced the one there)' if replaced else ''}")
     return 0
 
