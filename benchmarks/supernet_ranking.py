@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from common.files import write_atomic
-from latency_models.evaluate import kendall_tau
+from latency_models.fidelity import kendall_tau
 from nas.accuracy import Evaluator, calibration_images, plain_forward
 from nas.data import load_dataset
 from nas.run import Run, load_supernet

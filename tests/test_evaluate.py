@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from latency_models.evaluate import kendall_tau, scores
+from latency_models.fidelity import kendall_tau, scores
 
 
 def test_kendall_tau_and_scores():
