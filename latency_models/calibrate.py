@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
 from latency_models.calibration import (
     MIN_MEASUREMENTS,
     PRIOR_WEIGHT,
@@ -36,6 +35,7 @@ from latency_models.calibration import (
     summarize,
 )
 from latency_models.device_profiles import PROFILES, UnknownTarget, user_profiles_dir
+from latency_models.options import add_precision
 from latency_models.predictor import LatencyPredictor, Measurement, PredictorError
 from latency_models.signature import PRECISIONS
 
@@ -63,22 +63,17 @@ def build_parser() -> ArgumentParser:
         "ms, and optionally precision",
     )
     parser.add_argument("--name", required=True, help="name of the new device profile (letters, digits, _ . -)")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="fp32",
-        help="precision the measurements were taken at; rows of other precisions are skipped (default: fp32)",
-    )
+    add_precision(parser, "precision the measurements were taken at; rows of other precisions are skipped")
     parser.add_argument("--out", help="write the profile here instead of $NAS_HOME/profiles/<name>-<precision>.json")
     parser.add_argument(
         "--force",
         action="store_true",
         help="allow a name that a bundled profile already uses (your profile then takes its place)",
     )
-    parser.add_argument("--steps", type=int, default=STEPS, help=f"optimiser steps (default: {STEPS})")
+    parser.add_argument("--steps", type=positive_int, default=STEPS, help=f"optimiser steps (default: {STEPS})")
     parser.add_argument(
         "--prior-weight",
-        type=float,
+        type=non_negative_float,
         default=PRIOR_WEIGHT,
         help=f"how strongly the fit stays near the base profile (default: {PRIOR_WEIGHT:g})",
     )
@@ -92,10 +87,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UserError("--name: 'host' is this machine's own profile; choose another name")
     if not args.force and any(PROFILES.glob(f"{args.name}-*.json")):
         raise UserError(f"--name: {args.name!r} is a bundled profile; choose another name or pass --force")
-    if args.steps < 1:
-        raise UserError(f"--steps: must be positive, got {args.steps}")
-    if not (args.prior_weight >= 0 and math.isfinite(args.prior_weight)):
-        raise UserError(f"--prior-weight: must be >= 0, got {args.prior_weight}")
 
 
 def read_inputs(args: argparse.Namespace) -> tuple[list[Measurement], int, LatencyPredictor, str]:

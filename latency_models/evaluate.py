@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run
 from common.files import write_atomic
 from latency_models.device_profiles import host_predictor_path, host_table_path, measure_command
 from latency_models.fidelity import (
@@ -39,9 +39,9 @@ from latency_models.fidelity import (
     unmeasured,
 )
 from latency_models.host import HostBackend
-from latency_models.options import add_form_arguments, form_space
+from latency_models.options import add_form_arguments, add_precision, form_space
 from latency_models.predictor import LatencyPredictor
-from latency_models.signature import PRECISIONS, space_blocks
+from latency_models.signature import space_blocks
 from latency_models.table import LatencyTable, TableError
 from search_spaces import SPACES, ArchSpec, get_space
 from search_spaces.space import ChoiceSpace
@@ -59,15 +59,17 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="host", help="only 'host': networks are measured on this machine")
     parser.add_argument("--space", default="mbv3", choices=sorted(SPACES), help="search space to sample from")
-    parser.add_argument("--n", type=int, default=100, help="random subnets to score (default 100)")
+    parser.add_argument("--n", type=positive_int, default=100, help="random subnets to score (default 100)")
     parser.add_argument(
         "--calibrate",
-        type=int,
+        type=non_negative_int,
         default=30,
         help="further random subnets measured to calibrate the network terms (default 30; 0: none)",
     )
-    parser.add_argument("--resolution", type=int, default=224, help="resolution of the sampled subnets (default 224)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument(
+        "--resolution", type=positive_int, default=224, help="resolution of the sampled subnets (default 224)"
+    )
+    add_precision(parser, "the precision networks are emitted, measured and priced at")
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
     parser.add_argument("--table", help="latency table to use (default: this CPU's host table)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
@@ -85,11 +87,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UserError(
             f"--target: evaluate measures networks on this machine, so only 'host' works, not {args.target!r}"
         )
-    for flag in ("n", "resolution"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag}: must be positive, got {getattr(args, flag)}")
-    if args.calibrate < 0:
-        raise UserError(f"--calibrate: must be >= 0, got {args.calibrate}")
 
 
 def form_flags(args: argparse.Namespace) -> str:

@@ -79,7 +79,7 @@ def test_proxy_form_measures_the_blocks_a_supernet_trains(tmp_path):
     "args, message",
     [
         (("--target", "phone"), "--target: expected 'host' or 'adb:SERIAL'"),
-        (("--target", "host", "--resolution", "0"), "--resolution: must be positive"),
+        (("--target", "host", "--resolution", "0"), "argument --resolution: must be >= 1, got 0"),
         (("--target", "host", "--space", "resnet"), "invalid choice: 'resnet'"),
     ],
 )
