@@ -22,6 +22,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from latency_models.predictor import LatencyPredictor
@@ -135,9 +137,6 @@ class AdditiveSpaceMetric:
 
     def __call__(self, choices: np.ndarray) -> np.ndarray:
         """The metric of each row of `choices` ([N, dimensions] option indices)."""
-        import jax
-        import jax.numpy as jnp
-
         if self._jitted is None:
             F, A, D = (jnp.asarray(x, dtype=jnp.float32) for x in (self.F, self.A, self.D))
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import kendalltau
 
 from common.files import write_atomic
 from latency_models.backends import Backend
@@ -36,8 +37,6 @@ CALIBRATION_SEED_OFFSET = 10_000
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     """Kendall's tau-b: agreement of the orderings of two sequences (1 = same order)."""
-    from scipy.stats import kendalltau
-
     return float(kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
 
 
@@ -163,7 +162,7 @@ def score_set(
 
 
 def plot(path: Path, measured: np.ndarray, series: dict[str, np.ndarray], title: str) -> None:
-    import matplotlib
+    import matplotlib  # why: ~0.5 s to import, and only the plot needs it (kendall_tau and scores users never plot)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from common.errors import InputError
 from common.files import read_json, write_atomic
@@ -178,10 +181,6 @@ def fit(
     networks (relative error of the sum plus network overhead). `init` starts from another
     predictor (transfer); `trainable` limits which parameters move; `prior_weight` keeps them
     near `init` (few-shot calibration of a new device)."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
     # Rows of 0 ms are placeholders (e.g. an importer's pooling row whose time went elsewhere):
     # they carry no timing to fit, and log(0) would poison the loss.
     rows = [row for row in table.rows.values() if row.ms > 0] if table is not None else []
