@@ -20,7 +20,7 @@ from pathlib import Path
 from common.cli import ArgumentParser, UserError, run
 from latency_models.device_profiles import PROFILES
 from latency_models.importers import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
-from latency_models.pixel4_profile import build
+from latency_models.pixel4_profile import build as build_pixel4
 from latency_models.predictor import LatencyPredictor, fit
 from latency_models.table import LatencyTable
 
@@ -51,7 +51,7 @@ def pixel3(data: Path) -> dict[str, LatencyPredictor]:
 
 
 def pixel4(data: Path) -> dict[str, LatencyPredictor]:
-    return build(data, note10(data)["fp32"])
+    return build_pixel4(data, note10(data)["fp32"])
 
 
 BUILDERS: dict[str, Callable[[Path], dict[str, LatencyPredictor]]] = {

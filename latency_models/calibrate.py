@@ -4,30 +4,26 @@ a device profile for a phone of your own, from a handful of whole-network timing
 The measurement file is a CSV with columns `arch` (an ArchSpec JSON file, relative to the CSV's
 folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`), `ms` (measured latency)
 and optionally `precision` (fp32 or int8; rows of another precision than --precision are left
-out). The new profile starts from the base profile's predictor with its network scale set to
-the least-squares factor between the two (`coarse`), then fits, with a prior that keeps it near
-that start,
-
-- the price of each kind of work (`log_costs`: MACs by kind, bytes moved, ops, ...),
-- the network scale and the per-network overhead,
-
-while the base's per-block shape corrections (the MLP) are kept. That is the whole transfer:
-`calibrate()` below, which the bundled `pixel4` profile is fitted with too
-(latency_models/pixel4_profile.py). The profile is saved as $NAS_HOME/profiles/<name>-<precision>.json
-(`--out` to put it elsewhere), where `latency_models.devices` finds it under the name <name>.
+out). The fit, the base profile's transfer to the measurements, is
+`latency_models.calibration.calibrate` (its docstring says what moves). The profile is saved as
+$NAS_HOME/profiles/<name>-<precision>.json (`--out` to put it elsewhere), where
+`latency_models.device_profiles` finds it under the name <name>.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
 from latency_models.calibration import (
     MIN_MEASUREMENTS,
-    NAME,
     PRIOR_WEIGHT,
     STEPS,
     TRAINABLE,
@@ -38,11 +34,13 @@ from latency_models.calibration import (
     read_measurements,
     summarize,
 )
-from latency_models.device_profiles import PROFILES, user_profiles_dir
+from latency_models.device_profiles import PROFILES, UnknownTarget, user_profiles_dir
 from latency_models.options import add_precision
+from latency_models.predictor import LatencyPredictor, Measurement, PredictorError
 from latency_models.signature import PRECISIONS
 
 PROG = "python -m latency_models.calibrate"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
 def build_parser() -> ArgumentParser:
@@ -82,7 +80,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _check_name(args) -> None:
+def check_arguments(args: argparse.Namespace) -> None:
     if not NAME.match(args.name) or args.name.endswith(tuple(f"-{p}" for p in PRECISIONS)):
         raise UserError(f"--name: {args.name!r} is not a profile name (letters, digits, _ . and inner -)")
     if args.name == "host":
@@ -91,8 +89,27 @@ def _check_name(args) -> None:
         raise UserError(f"--name: {args.name!r} is a bundled profile; choose another name or pass --force")
 
 
-def _metadata(args, path: Path, measurements, total: int, base, base_precision: str) -> dict[str, Any]:
-    """What the profile records of how it was made."""
+def read_inputs(args: argparse.Namespace) -> tuple[list[Measurement], int, LatencyPredictor, str]:
+    """The measurements at --precision, the file's row count, the base and the base's precision."""
+    path = Path(args.measurements)
+    measurements, total = read_measurements(path, args.precision)
+    if len(measurements) < MIN_MEASUREMENTS:
+        raise UserError(
+            f"{path}: {len(measurements)} {args.precision} measurement(s) of {total} rows; "
+            f"a calibration needs at least {MIN_MEASUREMENTS}"
+        )
+    try:
+        base, base_precision = load_base(args.base, args.precision)
+    except (UnknownTarget, PredictorError) as exc:
+        raise UserError(f"--base: {exc}") from None
+    return measurements, total, base, base_precision
+
+
+def profile_metadata(
+    args: argparse.Namespace, measurements: list[Measurement], total: int, base: LatencyPredictor, base_precision: str
+) -> dict[str, Any]:
+    """What the new profile records: its name, the base it came from, the figures, the fit's settings."""
+    path = Path(args.measurements)
     return {
         "device": args.name,
         "precision": args.precision,
@@ -119,46 +136,60 @@ def _metadata(args, path: Path, measurements, total: int, base, base_precision: 
     }
 
 
-def _report(args, measurements, after_errors, before, after, base_precision: str, out: Path, replaced: bool) -> None:
-    width = max(len(m.label) for m in measurements)
-    print(f"{'arch':<{width}}  {'measured':>9}  {'predicted':>9}  {'error':>7}")
-    for m, e in zip(measurements, after_errors):
-        print(f"{m.label:<{width}}  {m.ms:9.3f}  {m.ms * (1 + e):9.3f}  {e:+7.1%}")
-    print(f"base {args.base} ({base_precision}) as it is: {describe(before)}")
-    print(f"calibrated, in-sample: {describe(after)}")
-    if len(measurements) < 5:
-        print(f"(only {len(measurements)} measurements: in-sample error says little about other networks)")
-    print(f"wrote {out}{' (replaced the one there)' if replaced else ''}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _check_name(args)
-    path = Path(args.measurements)
-    measurements, total = read_measurements(path, args.precision)
-    if len(measurements) < MIN_MEASUREMENTS:
-        raise UserError(
-            f"{path}: {len(measurements)} {args.precision} measurement(s) of {total} rows; "
-            f"a calibration needs at least {MIN_MEASUREMENTS}"
-        )
-    base, base_precision = load_base(args.base, args.precision)
-    out = Path(args.out) if args.out else user_profiles_dir() / f"{args.name}-{args.precision}.json"
+def fit_profile(
+    args: argparse.Namespace, measurements: list[Measurement], base: LatencyPredictor, metadata: dict[str, Any]
+) -> tuple[LatencyPredictor, np.ndarray]:
+    """The calibrated predictor, its report (base and in-sample errors) in its metadata, and its
+    relative error on each measurement."""
     before = summarize(errors(base, measurements))
-    metadata = _metadata(args, path, measurements, total, base, base_precision)
     predictor = calibrate(base, measurements, prior_weight=args.prior_weight, steps=args.steps, metadata=metadata)
     after_errors = errors(predictor, measurements)
-    after = summarize(after_errors)
     predictor.metadata["report"] = {
         "base_error": before,
-        "in_sample": after,
+        "in_sample": summarize(after_errors),
         "errors": [round(float(e), 4) for e in after_errors],
     }
+    return predictor, after_errors
+
+
+def save(predictor: LatencyPredictor, out: Path) -> bool:
+    """Write the profile; whether it replaced one."""
     replaced = out.exists()
     try:
         predictor.save(out)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror}") from None
-    _report(args, measurements, after_errors, before, after, base_precision, out, replaced)
+    return replaced
+
+
+def print_report(
+    args: argparse.Namespace,
+    measurements: list[Measurement],
+    predictor: LatencyPredictor,
+    after_errors: np.ndarray,
+    base_precision: str,
+) -> None:
+    width = max(len(m.label) for m in measurements)
+    print(f"{'arch':<{width}}  {'measured':>9}  {'predicted':>9}  {'error':>7}")
+    for m, e in zip(measurements, after_errors):
+        print(f"{m.label:<{width}}  {m.ms:9.3f}  {m.ms * (1 + e):9.3f}  {e:+7.1%}")
+    report = predictor.metadata["report"]
+    print(f"base {args.base} ({base_precision}) as it is: {describe(report['base_error'])}")
+    print(f"calibrated, in-sample: {describe(report['in_sample'])}")
+    if len(measurements) < 5:
+        print(f"(only {len(measurements)} measurements: in-sample error says little about other networks)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_arguments(args)
+    measurements, total, base, base_precision = read_inputs(args)
+    out = Path(args.out) if args.out else user_profiles_dir() / f"{args.name}-{args.precision}.json"
+    metadata = profile_metadata(args, measurements, total, base, base_precision)
+    predictor, after_errors = fit_profile(args, measurements, base, metadata)
+    replaced = save(predictor, out)
+    print_report(args, measurements, predictor, after_errors, base_precision)
+    print(f"wrote {out}{' (replaced the one there)' if replaced else ''}")
     return 0
 
 

@@ -1,11 +1,8 @@
-"""`python -m latency_models.calibrate --base note10 --measurements phone.csv --name my_phone`:
-a device profile for a phone of your own, from a handful of whole-network timings.
+"""Few-shot calibration: a device profile for a new phone from a handful of whole-network timings
+(`python -m latency_models.calibrate` is its command line).
 
-The measurement file is a CSV with columns `arch` (an ArchSpec JSON file, relative to the CSV's
-folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`), `ms` (measured latency)
-and optionally `precision` (fp32 or int8; rows of another precision than --precision are left
-out). The new profile starts from the base profile's predictor with its network scale set to
-the least-squares factor between the two (`coarse`), then fits, with a prior that keeps it near
+The new profile starts from the base profile's predictor with its network scale set to the
+least-squares factor between the two (`coarse`), then fits, with a prior that keeps it near
 that start,
 
 - the price of each kind of work (`log_costs`: MACs by kind, bytes moved, ops, ...),
@@ -13,15 +10,18 @@ that start,
 
 while the base's per-block shape corrections (the MLP) are kept. That is the whole transfer:
 `calibrate()` below, which the bundled `pixel4` profile is fitted with too
-(latency_models/pixel4_profile.py). The profile is saved as $NAS_HOME/profiles/<name>-<precision>.json
-(`--out` to put it elsewhere), where `latency_models.devices` finds it under the name <name>.
+(latency_models/pixel4_profile.py).
+
+The measurement file `read_measurements` takes is a CSV with columns `arch` (an ArchSpec JSON
+file, relative to the CSV's folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`),
+`ms` (measured latency) and optionally `precision` (fp32 or int8; rows of another precision than
+the one asked for are left out).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 
 from common.errors import InputError
 from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
-from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
+from latency_models.predictor import LatencyPredictor, Measurement, fit
 from latency_models.signature import PRECISIONS
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec, SpecError
@@ -49,8 +49,8 @@ MIN_MEASUREMENTS = 2
 _UNSEEN_STD = 1.5e-3
 
 
-class CalibrationError(InputError):
-    """Measurements or a base profile a calibration cannot use."""
+class MeasurementsError(InputError):
+    """A measurement file that cannot be read or has a bad row; the message names the line."""
 
 
 def transferable(base: LatencyPredictor) -> LatencyPredictor:
@@ -133,27 +133,23 @@ def describe(summary: dict[str, Any]) -> str:
     )
 
 
-# --- the command line -------------------------------------------------------------------------
+# --- the inputs of a calibration ----------------------------------------------------------------
 
 
 def load_base(name: str, precision: str) -> tuple[LatencyPredictor, str]:
     """The base predictor (a profile name or a predictor file) and which precision it is. A
     profile without that precision lends its fp32 predictor (the int8 flag is then a feature the
-    base never saw; the calibration prices int8 work from the measurements)."""
+    base never saw; the calibration prices int8 work from the measurements). Raises
+    UnknownTarget or PredictorError."""
     if name.endswith(".json") or Path(name).is_file():
-        try:
-            predictor = LatencyPredictor.load(name)
-        except PredictorError as exc:
-            raise CalibrationError(f"--base: {exc}") from None
+        predictor = LatencyPredictor.load(name)
         return predictor, str(predictor.metadata.get("precision", "fp32"))
     try:
         return load_predictor(name, precision), precision
-    except UnknownTarget as exc:
+    except UnknownTarget:
         if precision != "fp32" and (name, "fp32") in bundled():
             return load_predictor(name, "fp32"), "fp32"
-        raise CalibrationError(f"--base: {exc}") from None
-    except PredictorError as exc:
-        raise CalibrationError(f"--base: {exc}") from None
+        raise
 
 
 def read_measurements(path: Path, precision: str) -> tuple[list[Measurement], int]:
@@ -161,13 +157,13 @@ def read_measurements(path: Path, precision: str) -> tuple[list[Measurement], in
     try:
         text = path.read_text()
     except OSError as exc:
-        raise CalibrationError(f"cannot read {path}: {exc.strerror}") from None
+        raise MeasurementsError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise CalibrationError(f"{path}: not a UTF-8 text (CSV) file") from None
+        raise MeasurementsError(f"{path}: not a UTF-8 text (CSV) file") from None
     try:
         return _rows(path, text, precision)
     except csv.Error as exc:
-        raise CalibrationError(f"{path}: not a readable CSV file ({exc})") from None
+        raise MeasurementsError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int]:
@@ -175,7 +171,7 @@ def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int
     columns = [c.strip() for c in reader.fieldnames or []]
     for needed in ("arch", "ms"):
         if needed not in columns:
-            raise CalibrationError(
+            raise MeasurementsError(
                 f"{path}: no `{needed}` column (need arch and ms, optional precision; got "
                 f"{', '.join(columns) or 'nothing'})"
             )
@@ -189,15 +185,15 @@ def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int
             continue  # a blank line
         total += 1
         if row_precision not in PRECISIONS:
-            raise CalibrationError(f"{where}: precision {row_precision!r} is not one of {', '.join(PRECISIONS)}")
+            raise MeasurementsError(f"{where}: precision {row_precision!r} is not one of {', '.join(PRECISIONS)}")
         try:
             ms = float(ms_text)
         except ValueError:
-            raise CalibrationError(f"{where}: ms {ms_text!r} is not a number") from None
+            raise MeasurementsError(f"{where}: ms {ms_text!r} is not a number") from None
         if not math.isfinite(ms) or ms <= 0:
-            raise CalibrationError(f"{where}: ms must be a positive latency, got {ms_text}")
+            raise MeasurementsError(f"{where}: ms must be a positive latency, got {ms_text}")
         if not arch:
-            raise CalibrationError(f"{where}: empty arch (a spec JSON file or a zoo model name)")
+            raise MeasurementsError(f"{where}: empty arch (a spec JSON file or a zoo model name)")
         if arch not in specs:
             specs[arch] = _arch_spec(arch, path.parent, where)
         if row_precision == precision:
@@ -205,7 +201,7 @@ def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int
     return out, total
 
 
-def _arch_spec(arch: str, folder: Path, where: str):
+def _arch_spec(arch: str, folder: Path, where: str) -> ArchSpec:
     if arch in zoo.ZOO:
         return zoo.get(arch)
     path = Path(arch) if Path(arch).is_absolute() else folder / arch
@@ -213,11 +209,8 @@ def _arch_spec(arch: str, folder: Path, where: str):
         try:
             return ArchSpec.load(str(path))
         except SpecError as exc:
-            raise CalibrationError(f"{where}: {exc}") from None
-    raise CalibrationError(
+            raise MeasurementsError(f"{where}: {exc}") from None
+    raise MeasurementsError(
         f"{where}: arch {arch!r} is neither a spec JSON file nor a zoo model "
         "(`python -m search_spaces.zoo list` names them)"
     )
-
-
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")

@@ -5,7 +5,7 @@ published measurements by `python -m latency_models.build_profiles`); profiles u
 `python -m latency_models.calibrate` live in $NAS_HOME/profiles (default ~/.cache/platform-nas)
 and take precedence. The `host` profile is this machine: it is fitted from a table measured here,
 kept (with its CPU model in the name) under $NAS_HOME. `python -m latency_models.devices` lists
-them all; this module is the registry it reads.
+them all (`describe_profiles`).
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def _host_predictor(precision: str) -> LatencyPredictor:
 
 
 def describe_profiles() -> list[dict]:
+    """One row per profile: the bundled and user ones with their metadata, then the host's per
+    precision with whether its table is measured (and the command that measures it if not)."""
     rows = []
     for (device, precision), path in bundled().items():
         meta = json.loads(path.read_text()).get("metadata", {})

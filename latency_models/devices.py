@@ -1,5 +1,5 @@
-"""`python -m latency_models.devices`: the device profiles latency can be predicted for (bundled,
-yours under $NAS_HOME/profiles, and this machine's `host`), from latency_models.device_profiles."""
+"""`python -m latency_models.devices [--json]`: list the device profiles latency can be predicted
+for (the registry itself is latency_models/device_profiles.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,12 @@ from common.cli import ArgumentParser, run
 from latency_models.device_profiles import describe_profiles
 
 PROG = "python -m latency_models.devices"
+COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "source")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=PROG, description="List the device profiles latency can be predicted for.")
-    parser.add_argument("--json", action="store_true", help="print the profiles and their metadata as JSON")
-    args = parser.parse_args(argv)
-    rows = describe_profiles()
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-        return 0
+def print_table(rows: list[dict]) -> None:
     table = Table(title="device profiles")
-    for column in ("target", "precision", "device", "soc / cpu", "runtime", "threads", "source"):
+    for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -38,6 +31,18 @@ def main(argv: list[str] | None = None) -> int:
             str(row.get("source", row.get("status", ""))),
         )
     Console(width=None if Console().is_terminal else 160).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog=PROG, description="List the device profiles latency can be predicted for.")
+    parser.add_argument("--json", action="store_true", help="print the profiles and their metadata as JSON")
+    args = parser.parse_args(argv)
+    rows = describe_profiles()
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(rows)
     return 0
 
 

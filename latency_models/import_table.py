@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.importers import (
     HWNASBENCH_DEVICES,
     ImportFormatError,
@@ -72,7 +72,7 @@ def build_parser() -> ArgumentParser:
         sub.add_argument("--device", help=device_help)
         sub.add_argument("--soc", help="record this SoC or CPU model in the metadata (default: what the source says)")
         sub.add_argument("--runtime", help="record this runtime, e.g. tflite (default: what the source says)")
-        sub.add_argument("--threads", type=int, help="record this thread count (default: unknown)")
+        sub.add_argument("--threads", type=positive_int, help="record this thread count (default: unknown)")
     return parser
 
 
@@ -126,8 +126,6 @@ def coverage_lines(fmt: str, table: LatencyTable) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads: must be >= 1, got {args.threads}")
     if args.device is not None and not args.device.strip():
         raise UserError("--device: must not be empty")
     table = load_source(args)

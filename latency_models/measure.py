@@ -16,12 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.adb import AdbBackend
 from latency_models.backends import Backend, BlockError, DeviceError
 from latency_models.host import HostBackend
-from latency_models.options import add_form_arguments, form_space
-from latency_models.signature import PRECISIONS, Block, space_blocks
+from latency_models.options import add_form_arguments, add_precision, form_space
+from latency_models.signature import Block, space_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableError
 from latency_models.tflite.emit import emit_block
 from search_spaces import SPACES
@@ -39,14 +39,18 @@ def build_parser() -> ArgumentParser:
         help="'host' (this machine's TFLite interpreter) or 'adb:SERIAL' (a phone, see `adb devices`)",
     )
     parser.add_argument("--space", default="mbv3", choices=sorted(SPACES), help="search space whose blocks to measure")
-    parser.add_argument("--resolution", type=int, default=224, help="input resolution of the networks (default 224)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="float32 or full-int8 blocks")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument(
+        "--resolution", type=positive_int, default=224, help="input resolution of the networks (default 224)"
+    )
+    add_precision(parser, "float32 or full-int8 blocks")
+    parser.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
     parser.add_argument("--out", help="table file to write (default: TARGET-SPACE-RESOLUTION-PRECISION-tTHREADS.jsonl)")
     parser.add_argument(
         "--resume", action="store_true", help="continue an existing --out table: measure only the blocks it lacks"
     )
-    parser.add_argument("--limit", type=int, help="measure at most this many new blocks (then stop; resumable)")
+    parser.add_argument(
+        "--limit", type=positive_int, help="measure at most this many new blocks (then stop; resumable)"
+    )
     add_form_arguments(parser)
     phone = parser.add_argument_group("adb targets")
     phone.add_argument("--adb", default="adb", help="the adb executable (default: adb on PATH)")
@@ -128,10 +132,6 @@ def measure_blocks(backend: Backend, todo: list[Block], table: LatencyTable, out
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for flag in ("resolution", "threads", "limit"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise UserError(f"--{flag}: must be positive, got {value}")
     backend = make_backend(args)
     space = form_space(args)
     form = f"{args.space}{'-proxy' if args.proxy else ''}"

@@ -6,7 +6,7 @@ well-known mobile CNNs measured in that configuration (qed-usc/mobile-ml-benchma
 dataset/tflite_cnn_e2e.csv, collected in data/latency-data/published_models.csv): the
 models are pytorchcv (osmr/imgclsmob) networks converted to TFLite. This module maps those
 models to ArchSpecs and transfers the Note10 predictor (fitted on Once-for-All's per-block
-table) to them with `latency_models.calibrate.calibrate`, the same few-shot code path a user's
+table) to them with `latency_models.calibration.calibrate`, the same few-shot code path a user's
 own phone goes through (`python -m latency_models.calibrate`).
 
 The mapping, checked against the FLOPS figure each CSV row carries (2 x multiply-adds; the
@@ -313,6 +313,8 @@ def build(
             "transfer": {
                 "base": "note10 fp32 (Once-for-All's per-block table of a Samsung Galaxy Note10)",
                 "base_source": note10.metadata.get("source", ""),
+                # the function's name as the bundled profiles record it (the command module
+                # latency_models.calibrate imports it from latency_models.calibration)
                 "method": "latency_models.calibrate.calibrate: network scale set by least squares (coarse), then "
                 "the trainable arrays fitted with a prior towards that start",
                 "trainable": list(TRAINABLE),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.device_profiles import UnknownTarget, load_predictor
+from latency_models.options import add_precision
 from latency_models.predictor import PredictorError
-from latency_models.signature import PRECISIONS
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model
@@ -22,14 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="architecture spec JSON")
     which.add_argument("--zoo", help="a published model by name (see `python -m search_spaces.zoo list`)")
-    parser.add_argument("--resolution", type=int, help="with --zoo: input resolution (default: the published one)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="float32 or int8 model")
+    parser.add_argument(
+        "--resolution", type=positive_int, help="with --zoo: input resolution (default: the published one)"
+    )
+    add_precision(parser, "float32 or int8 model")
     parser.add_argument("--json", action="store_true", help="print the prediction with a per-block breakdown as JSON")
     args = parser.parse_args(argv)
     if args.zoo is not None and args.zoo not in ZOO:
         raise UserError(f"unknown zoo model {args.zoo!r} (see `python -m search_spaces.zoo list`)")
-    if args.resolution is not None and args.resolution < 1:
-        raise UserError(f"--resolution: must be positive, got {args.resolution}")
     spec = ArchSpec.load(args.arch) if args.arch else zoo_model(args.zoo, resolution=args.resolution)
     try:
         predictor = load_predictor(args.target, args.precision)

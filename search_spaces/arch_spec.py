@@ -17,9 +17,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from common.errors import InputError
+from search_spaces.graph import spec_to_graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SCHEMA_VERSION = 1
 
@@ -406,7 +410,8 @@ class ArchSpec:
         canonical = json.dumps(self.to_dict(include_name=False), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def to_graph(self):  # -> networkx.DiGraph
+    def to_graph(self) -> nx.DiGraph:
+        """The spec as a networkx graph with each layer's shapes, MACs and params (search_spaces.graph)."""
         return spec_to_graph(self)
 
 
@@ -441,7 +446,3 @@ def layer_from_dict(data: Any, path: str) -> Layer:
         if missing:
             raise SpecError(f"{path}.{missing[0]}: missing") from None
         raise SpecError(f"{path}: {exc}") from None
-
-
-# Last, and at module level: the graph module builds on the layer classes defined above.
-from search_spaces.graph import spec_to_graph  # noqa: E402

@@ -9,15 +9,21 @@ Counting convention (the one torchvision and most papers use): MACs count the mu
 of convolutions and fully connected layers only (not BN, activations, pooling, the SE
 channel-wise product or residual adds); parameters count weights, biases and the trainable
 BN scale and offset (2 per channel), not BN running statistics.
+
+Layers are told apart by their `op` name (an ArchSpec holds only the layer classes of
+search_spaces.arch_spec, one op each), so this module needs arch_spec only for type hints and
+arch_spec can import it for `ArchSpec.to_graph`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv, Pool
+if TYPE_CHECKING:
+    from search_spaces.arch_spec import ArchSpec, Layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +43,13 @@ def _conv(h: int, w: int, cin: int, cout: int, k: int, groups: int = 1, bn: bool
 def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]) -> Cost:
     h, w, _ = in_shape
     ho, wo, _ = out_shape
-    if isinstance(layer, Conv):
+    op = getattr(layer, "op", None)
+    if op == "conv":
         return _conv(ho, wo, layer.in_ch, layer.out_ch, layer.kernel, layer.groups, layer.batch_norm, layer.bias)
-    if isinstance(layer, DWSeparable):
+    if op == "dwsep":
         depthwise = _conv(ho, wo, layer.in_ch, layer.in_ch, layer.kernel, groups=layer.in_ch)
         return depthwise + _conv(ho, wo, layer.in_ch, layer.out_ch, 1)
-    if isinstance(layer, MBConv):
+    if op == "mbconv":
         cost = Cost(0, 0)
         if layer.expand_conv:
             cost += _conv(h, w, layer.in_ch, layer.mid_ch, 1, layer.groups)
@@ -52,9 +59,9 @@ def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[in
             cost += _conv(1, 1, layer.mid_ch, layer.se_ch, 1, bn=False, bias=True)
             cost += _conv(1, 1, layer.se_ch, layer.mid_ch, 1, bn=False, bias=True)
         return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
-    if isinstance(layer, Dense):
+    if op == "dense":
         return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
-    if isinstance(layer, (Pool, GlobalPool, Identity)):
+    if op in ("pool", "global_pool", "identity"):
         return Cost(0, 0)
     raise TypeError(f"no cost model for {type(layer).__name__}")
 
@@ -68,7 +75,7 @@ def spec_to_graph(spec: ArchSpec) -> nx.DiGraph:
         layer = located.layer
         cost = layer_cost(layer, located.in_shape, located.out_shape)
         attrs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
-        if isinstance(layer, MBConv):
+        if layer.op == "mbconv":
             attrs["residual"] = layer.has_residual
         graph.add_node(
             located.path,

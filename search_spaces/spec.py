@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, positive_int, run
 from common.files import write_atomic
 from search_spaces import SPACES, get_space
 from search_spaces.arch_spec import ArchSpec
@@ -29,7 +29,7 @@ def build_parser() -> ArgumentParser:
     sample = commands.add_parser("sample", help="write a random architecture from a search space")
     sample.add_argument("--space", default="mbv3", choices=sorted(SPACES), help="search space (default: mbv3)")
     sample.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same spec")
-    sample.add_argument("--resolution", type=int, help="input resolution (default: the space's choice)")
+    sample.add_argument("--resolution", type=positive_int, help="input resolution (default: the space's choice)")
     sample.add_argument("--proxy", action="store_true", help="small-image variant (8x downsampling, 32 px)")
     sample.add_argument("--num-classes", type=int, help="classifier outputs (default: the space's)")
     sample.add_argument("--out", help="write here instead of standard output (atomically)")
@@ -45,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print_summary(spec)
         return 0
-    if args.resolution is not None and args.resolution < 1:
-        raise UserError(f"--resolution: must be positive, got {args.resolution}")
     kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
     space = get_space(args.space, **kwargs)
     choices = space.sample(np.random.default_rng(args.seed))

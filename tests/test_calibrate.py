@@ -140,7 +140,7 @@ def test_bad_measurement_files_exit_2(call, tmp_path, rows, header, fragment):
         (("--base", "note10", "--name", "a/b"), "is not a profile name"),
         (("--base", "note10", "--name", "x-int8"), "is not a profile name"),
         (("--base", "note10", "--precision", "fp16"), "invalid choice: 'fp16'"),
-        (("--base", "note10", "--steps", "0"), "--steps: must be >= 1, got 0"),
+        (("--base", "note10", "--steps", "0"), "argument --steps: must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments_exit_2(call, tmp_path, args, fragment):

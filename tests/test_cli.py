@@ -52,8 +52,14 @@ def test_zoo_show_table():
     "args, fragments",
     [
         (("search_spaces.zoo", "show", "resnet50"), ["unknown model 'resnet50'"]),
-        (("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "-3"), ["--resolution: must be positive"]),
-        (("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "big"), ["invalid int value: 'big'"]),
+        (
+            ("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "-3"),
+            ["argument --resolution: must be >= 1, got -3"],
+        ),
+        (
+            ("search_spaces.zoo", "show", "mnasnet_a1", "--resolution", "big"),
+            ["argument --resolution: expected an integer, got 'big'"],
+        ),
         (("search_spaces.zoo",), ["required: command"]),
         (("search_spaces.spec", "sample", "--space", "nasnet"), ["invalid choice: 'nasnet'"]),
         (("search_spaces.spec", "show", "/nonexistent/arch.json"), ["cannot read /nonexistent/arch.json"]),

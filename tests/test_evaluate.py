@@ -70,7 +70,7 @@ def test_evaluate_measures_scores_plots_and_keeps_the_host_predictor(tmp_path):
     "args, message",
     [
         (("--target", "pixel4"), "only 'host' works"),
-        (("--n", "0"), "--n: must be positive"),
+        (("--n", "0"), "argument --n: must be >= 1, got 0"),
         (("--table", "/nonexistent/t.jsonl"), "no latency table at /nonexistent/t.jsonl"),
     ],
 )

@@ -72,14 +72,14 @@ def test_proxy_form_measures_the_blocks_a_supernet_trains(tmp_path):
     assert proxy[0].in_shape == (28, 28, 1)
     assert proxy[0].key not in {b.key for b in space_blocks(space, 28)}  # a half-width stem: another block
     bad = measure(*form[:-2], "--classes", "0", "--out", str(tmp_path / "x.jsonl"))
-    assert bad.returncode == 2 and "--classes: must be >= 1, got 0" in bad.stderr
+    assert bad.returncode == 2 and "argument --classes: must be >= 1, got 0" in bad.stderr
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (("--target", "phone"), "--target: expected 'host' or 'adb:SERIAL'"),
-        (("--target", "host", "--resolution", "0"), "--resolution: must be positive"),
+        (("--target", "host", "--resolution", "0"), "argument --resolution: must be >= 1, got 0"),
         (("--target", "host", "--space", "resnet"), "invalid choice: 'resnet'"),
     ],
 )

@@ -11,7 +11,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, run
+from common.cli import ArgumentParser, UserError, positive_int, run
 from search_spaces.graph import count_macs, count_params
 from search_spaces.summary import describe, print_summary
 from search_spaces.zoo import ZOO, get
@@ -26,8 +26,8 @@ def build_parser() -> ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     show = commands.add_parser("show", help="show one model layer by layer")
     show.add_argument("name", help="model name, as `list` prints it (e.g. mobilenet_v2_1.0)")
-    show.add_argument("--resolution", type=int, help="input resolution (default: the published one)")
-    show.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default: 1000)")
+    show.add_argument("--resolution", type=positive_int, help="input resolution (default: the published one)")
+    show.add_argument("--num-classes", type=positive_int, default=1000, help="classifier outputs (default: 1000)")
     show.add_argument("--json", action="store_true", help="print the spec plus MACs, params and shapes as JSON")
     return parser
 
@@ -65,9 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.name not in ZOO:
         raise UserError(f"unknown model {args.name!r} (see `{PROG} list`)")
-    for flag, value in (("--resolution", args.resolution), ("--num-classes", args.num_classes)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag}: must be positive, got {value}")
     spec = get(args.name, resolution=args.resolution, num_classes=args.num_classes)
     if args.json:
         print(json.dumps(describe(spec), indent=2))
