@@ -31,10 +31,21 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
 
 def read_json(path: str | os.PathLike, error: type[Exception]) -> object:
     """The parsed contents of a JSON file; an unreadable or malformed file raises `error` with
-    a one-line reason. Callers check the `schema_version` they read."""
+    a one-line reason. `check_document` then checks a versioned file's kind and version."""
     try:
         return json.loads(Path(path).read_text())
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def check_document(data: object, kind: str, version: int, error: type[Exception], origin: str, what: str) -> dict:
+    """`data` as one of the project's versioned documents: a JSON object whose "kind" is `kind`
+    and whose "schema_version" is the `version` this program reads; otherwise `error` naming
+    `origin` (the file) and `what` was expected there (e.g. "a latency predictor")."""
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise error(f"{origin}: not {what} (kind {kind!r} expected)")
+    if data.get("schema_version") != version:
+        raise error(f"{origin}: schema_version {data.get('schema_version')!r}, this program reads {version}")
+    return data

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from common.errors import InputError
-from common.files import read_json, write_atomic
+from common.files import check_document, read_json, write_atomic
 from latency_models.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable
@@ -123,10 +123,7 @@ class LatencyPredictor:
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "predictor") -> LatencyPredictor:
-        if not isinstance(data, dict) or data.get("kind") != KIND:
-            raise PredictorError(f"{origin}: not a latency predictor file")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise PredictorError(f"{origin}: schema_version {data.get('schema_version')!r}, this program reads 1")
+        data = check_document(data, KIND, SCHEMA_VERSION, PredictorError, origin, "a latency predictor")
         if data.get("basis") != list(BASIS) or len(data.get("descriptor_mean", [])) != DESCRIPTOR_SIZE:
             raise PredictorError(f"{origin}: fitted with other features than this version computes; refit it")
         params = {name: np.asarray(value, dtype=np.float64) for name, value in data["params"].items()}

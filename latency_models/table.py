@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
-from common.files import write_atomic
+from common.files import check_document, write_atomic
 from latency_models.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec, SpecError
 
@@ -155,12 +155,7 @@ class LatencyTable:
             header = json.loads(lines[0])
         except json.JSONDecodeError:
             raise TableError(f"{origin}: line 1 is not JSON; not a latency table") from None
-        if not isinstance(header, dict) or header.get("kind") != KIND:
-            raise TableError(f"{origin}: not a latency table (no '{KIND}' header on line 1)")
-        if header.get("schema_version") != SCHEMA_VERSION:
-            raise TableError(
-                f"{origin}: schema_version {header.get('schema_version')!r}, this program reads {SCHEMA_VERSION}"
-            )
+        header = check_document(header, KIND, SCHEMA_VERSION, TableError, origin, "a latency table (header, line 1)")
         table = cls(TableMetadata.from_dict(header.get("metadata") or {}))
         for number, line in enumerate(lines[1:], start=2):
             try:

@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from latency_models.fidelity import kendall_tau
 
 from common.errors import InputError
-from common.files import read_json, write_atomic
+from common.files import check_document, read_json, write_atomic
+from latency_models.fidelity import kendall_tau
 from search_spaces.space import ChoiceSpace
 
 SCHEMA_VERSION = 1
@@ -131,10 +131,7 @@ class AccuracyPredictor:
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "accuracy predictor") -> AccuracyPredictor:
-        if not isinstance(data, dict) or data.get("kind") != KIND:
-            raise EstimatorError(f"{origin}: not an accuracy predictor (kind {KIND!r} expected)")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise EstimatorError(f"{origin}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        data = check_document(data, KIND, SCHEMA_VERSION, EstimatorError, origin, "an accuracy predictor")
         try:
             weights = [
                 (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
