@@ -51,16 +51,13 @@ def parse_args(argv=None):
 def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first)."""
     from latency_models.device_profiles import load_predictor
-    from nas.search.device_search import SearchSettings, load_estimator, prepare, run_search, search_space
+    from nas.search.device_search import SearchSettings, search_device
     from search_spaces import zoo
     from search_spaces.arch_spec import ArchSpec
 
     arch_path = Path(args.arch) if args.arch else out / "search" / args.target / "arch.json"
     if not arch_path.exists():  # the main job, as `python -m nas.search --target T --seed S` runs it
-        settings = SearchSettings(target=args.target, seed=args.seed)
-        space = search_space(settings)
-        search, spent = prepare(settings, space, *load_estimator(None, space), arch_path.parent)
-        run_search(search, spent, arch_path.parent).write(arch_path.parent)
+        search_device(SearchSettings(target=args.target, seed=args.seed), arch_path.parent).write(arch_path.parent)
     arch = json.loads(arch_path.read_text())
     budget = arch["budget_ms"]
     predictor = load_predictor(args.target, "fp32")

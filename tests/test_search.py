@@ -140,3 +140,22 @@ def test_the_bundled_estimator_is_the_default_and_carries_its_provenance():
     assert info["supernet"]["data"]["name"] == "fashion-mnist"
     assert {"rmse_points", "kendall_tau"} <= set(info["held_out"]) and info["made_by"].startswith("python -m")
     predictor.encoder(MobileNetV3Space())  # fits the space the search uses
+
+
+def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, capsys):
+    """search_device from settings is the command's search: the same arch.json, and a callback
+    after each generation."""
+    from nas.search.device_search import SearchSettings, search_device
+
+    code, _ = run_search(capsys, "--target=note10", "--estimator", estimator, "--out", str(tmp_path / "cli"), *QUICK)
+    assert code == 0
+    generations = []
+    settings = SearchSettings(target="note10", population=16, generations=4)
+    result = search_device(settings, tmp_path / "lib", estimator, lambda s: generations.append(s.evolution.generation))
+    result.write(tmp_path / "lib")
+    assert generations == [1, 2, 3, 4]
+    ours, theirs = (
+        without_timing(tmp_path / "lib" / "arch.json"),
+        without_timing(tmp_path / "cli" / "note10" / "arch.json"),
+    )
+    assert ours == theirs

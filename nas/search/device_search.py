@@ -1,6 +1,6 @@
-"""One device's latency-constrained search, as a library: `SearchSettings` in, `run_search`
-(or `DeviceSearch` step by step) out to a `SearchResult` that writes arch.json, pareto.json,
-pareto.png and report.md.
+"""One device's latency-constrained search, as a library: `SearchSettings` in, `search_device`
+(or its steps: `search_space`, `load_estimator`, `prepare`, `run_search`) out to a
+`SearchResult` that writes arch.json, pareto.json, pareto.png and report.md.
 
 The device's latency predictor prices every candidate (exactly, in batches, from
 latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from latency_models.device_profiles import load_predictor
 
 from common.errors import InputError
 from common.files import write_atomic
 from latency_models.batch import SpaceCost, SpaceLatency
+from latency_models.device_profiles import load_predictor
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
 from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
 from nas.search.report import markdown, plot_front
@@ -286,6 +286,23 @@ def run_search(
             f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
         )
     return _finish(search, round(spent + time.perf_counter() - began, 2))
+
+
+def search_device(
+    settings: SearchSettings,
+    out: Path,
+    estimator_path: str | Path | None = None,
+    on_generation: Callable[[DeviceSearch], None] = lambda s: None,
+) -> SearchResult:
+    """One device's whole search in one call: the space, the estimator (default: the bundled
+    one), the supernet check, then `prepare` and `run_search` with their state in `out`. The
+    result's `write(out)` puts arch.json, pareto.json, pareto.png and report.md beside it."""
+    space = search_space(settings)
+    estimator, path = load_estimator(estimator_path, space)
+    if settings.supernet:
+        check_supernet(settings.supernet, space, settings.space)
+    search, spent = prepare(settings, space, estimator, path, out)
+    return run_search(search, spent, out, on_generation)
 
 
 def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
