@@ -2,7 +2,8 @@
 
 - `common.errors`: `InputError`, the base of every library exception that a user can cause
   (a bad file, a bad value); commands show it as one line and exit 2.
-- `common.files`: atomic writes and the one JSON reader for the project's versioned files.
+- `common.files`: atomic writes, the one JSON reader, and `check_document` for the kind and
+  schema version of the project's versioned files.
 - `common.cli`: the exit-2 runner, the argument parser, argparse types and the flag groups
   several commands share, each with its one default.
 
