@@ -57,7 +57,8 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
 
     arch_path = Path(args.arch) if args.arch else out / "search" / args.target / "arch.json"
     if not arch_path.exists():  # the main job, as `python -m nas.search --target T --seed S` runs it
-        search_device(SearchSettings(target=args.target, seed=args.seed), arch_path.parent).write(arch_path.parent)
+        searched = out / "search" / args.target
+        search_device(SearchSettings(target=args.target, seed=args.seed), searched).write(searched)
     arch = json.loads(arch_path.read_text())
     budget = arch["budget_ms"]
     predictor = load_predictor(args.target, "fp32")

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from common.cli import add_cpu_devices
 from common.files import write_atomic
 from latency_models.fidelity import kendall_tau
+from nas.options import add_cpu_devices
 from nas.training.data import load_dataset
 from nas.training.evaluation import Evaluator, calibration_images, plain_forward
 from nas.training.run import Run, load_supernet

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from common.cli import add_cpu_devices
+from nas.options import add_cpu_devices
 from nas.supernet.model import SpecNet
 from nas.supernet.supernet import Layout, Supernet, SupernetConfig, stack_subnets
 from nas.training.run import TrainConfig

@@ -1,19 +1,17 @@
 """What every command line shares: a user mistake is one line on stderr and exit code 2, never
-a traceback; argparse types that say what a flag accepts; the flags several commands take,
-each defined once, with its one default."""
+a traceback, and argparse types that say what a flag accepts. The flags several commands of one
+package share live beside them, each defined once with its one default: nas.options,
+latency_models.options."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 
 from common.errors import InputError
 
 EXIT_USAGE = 2
-DEFAULT_CPU_DEVICES = "auto"
-DEFAULT_CALIB_IMAGES = 2000  # training images a subnet's batch norm is recalibrated on
 
 
 class UserError(InputError):
@@ -79,41 +77,3 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 positive_float = float_in(0.0, low_open=True)
 non_negative_float = float_in(0.0)
-
-
-def cpu_device_count(text: str) -> int:
-    """--cpu-devices: a number of XLA host devices, or auto (one per usable core)."""
-    if text == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {count}")
-    return count
-
-
-# Flags several commands share.
-
-
-def add_cpu_devices(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cpu-devices",
-        type=cpu_device_count,
-        default=DEFAULT_CPU_DEVICES,
-        help=f"XLA devices on a CPU-only machine: a number, or auto, one per usable core ({DEFAULT_CPU_DEVICES})",
-    )
-
-
-def add_calib_images(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--calib-images",
-        type=positive_int,
-        default=DEFAULT_CALIB_IMAGES,
-        help=f"training images a subnet's batch norm is recalibrated on ({DEFAULT_CALIB_IMAGES})",
-    )
-
-
-def add_supernet(parser: argparse.ArgumentParser, *, required: bool, purpose: str) -> None:
-    parser.add_argument("--supernet", required=required, help=f"run folder written by python -m nas.train: {purpose}")

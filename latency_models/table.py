@@ -155,7 +155,7 @@ class LatencyTable:
             header = json.loads(lines[0])
         except json.JSONDecodeError:
             raise TableError(f"{origin}: line 1 is not JSON; not a latency table") from None
-        header = check_document(header, KIND, SCHEMA_VERSION, TableError, origin, "a latency table (header, line 1)")
+        header = check_document(header, KIND, SCHEMA_VERSION, TableError, f"{origin} (line 1)", "a latency table")
         table = cls(TableMetadata.from_dict(header.get("metadata") or {}))
         for number, line in enumerate(lines[1:], start=2):
             try:

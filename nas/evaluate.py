@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from common.cli import ArgumentParser, UserError, add_calib_images, add_cpu_devices, non_negative_int, positive_int, run
+from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run
+from nas.options import add_calib_images, add_cpu_devices, add_supernet
 from nas.supernet.match import NotASubnet, match_spec
 from nas.supernet.supernet import Layout
 from nas.training.evaluation import open_evaluator
@@ -34,7 +35,7 @@ PROG = "python -m nas.evaluate"
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Top-1 of subnets with inherited weights (after BN recalibration).")
-    p.add_argument("--supernet", required=True, help="run folder written by python -m nas.train")
+    add_supernet(p, required=True, purpose="the subnets inherit its weights")
     p.add_argument("--arch", action="append", default=[], help="architecture spec JSON (repeatable)")
     p.add_argument("--zoo", action="append", default=[], help="published architecture by name (repeatable)")
     p.add_argument(

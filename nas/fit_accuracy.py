@@ -2,7 +2,8 @@
 
   python -m nas.fit_accuracy --supernet runs/default                  # 1000 subnets, then fit
   python -m nas.fit_accuracy --supernet runs/default --subnets 1500   # evaluate 500 more, refit
-  python -m nas.fit_accuracy --supernet runs/default --out nas/estimators/mbv3-fashion-mnist.json
+  python -m nas.fit_accuracy --supernet runs/default --calib-images 1000 \
+      --out nas/accuracy/estimators/mbv3-fashion-mnist.json          # the bundled one, as it was made
 
 Step 1 evaluates distinct subnets drawn uniformly from the space (the largest and the smallest
 first) exactly as `nas.evaluate` does: batch-norm recalibration on training images, then top-1.
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from common.cli import ArgumentParser, add_calib_images, add_cpu_devices, int_at_least, positive_int, run
+from common.cli import ArgumentParser, int_at_least, positive_int, run
 from nas.accuracy.estimator import supernet_dimensions
 from nas.accuracy.fitting import Sampling, collect, fit_held_out
+from nas.options import add_calib_images, add_cpu_devices, add_supernet
 from nas.training.run import Run
 from nas.training.xla import configure_cpu_devices
 
@@ -33,7 +35,7 @@ PROG = "python -m nas.fit_accuracy"
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Evaluate subnets on a trained supernet and fit the accuracy predictor.")
-    p.add_argument("--supernet", required=True, help="run folder written by python -m nas.train")
+    add_supernet(p, required=True, purpose="its subnets are evaluated")
     p.add_argument(
         "--subnets", type=int_at_least(10), default=1000, help="distinct subnets to evaluate in all (default: 1000)"
     )
@@ -48,13 +50,17 @@ def build_parser() -> ArgumentParser:
 
 def _evaluate_subnets(run_folder: Run, sampling: Sampling, names: list[str]) -> tuple[list[dict], dict]:
     columns = (TextColumn("evaluating subnets"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
-    with Progress(*columns, TimeRemainingColumn()) as bar:
-        task = bar.add_task("subnets", total=sampling.subnets, rate="")
+    bar = Progress(*columns, TimeRemainingColumn())
+    task = bar.add_task("subnets", total=sampling.subnets, rate="")
 
-        def progress(done: int, total: int, seconds: float) -> None:
-            bar.update(task, completed=done, total=total, rate=f"{seconds:.1f} s/subnet" if seconds else "")
+    def progress(done: int, total: int, seconds: float) -> None:
+        bar.start()  # on the first report: a run refused before any work shows no bar
+        bar.update(task, completed=done, total=total, rate=f"{seconds:.1f} s/subnet" if seconds else "")
 
+    try:
         return collect(run_folder, sampling, names, progress)
+    finally:
+        bar.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,6 @@ import jax
 from common.cli import (
     ArgumentParser,
     UserError,
-    add_calib_images,
-    add_cpu_devices,
     float_in,
     int_at_least,
     non_negative_float,
@@ -34,6 +32,7 @@ from common.cli import (
     positive_int,
     run,
 )
+from nas.options import add_calib_images, add_cpu_devices
 from nas.supernet.supernet import SupernetConfig
 from nas.training.data import AUGMENTATIONS, Dataset, Normalizer, load_dataset
 from nas.training.run import Run, RunConfig, TrainConfig

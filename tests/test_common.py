@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from common.cli import ArgumentParser, UserError, cpu_device_count, float_in, int_at_least, positive_float, run
+from common.cli import ArgumentParser, UserError, float_in, int_at_least, positive_float, run
 from common.errors import InputError
 from common.files import read_json, write_atomic
+from nas.options import cpu_device_count
 from search_spaces.arch_spec import SpecError
 
 

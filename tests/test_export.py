@@ -103,7 +103,7 @@ def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, t
 
 def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
     from latency_models.tflite.runtime import run as run_tflite
-    from nas.export.flax import load
+    from nas.export.to_flax import load
     from nas.supernet.layers import Mode
     from nas.training.data import load_dataset
     from search_spaces.arch_spec import ArchSpec

@@ -1,4 +1,4 @@
-"""The plain per-spec model (nas/model.py) on the layer kinds only published networks use:
+"""The plain per-spec model (nas/supernet/model.py) on the layer kinds only published networks use:
 MobileNetV1's depthwise-separable block and FBNet's grouped 1x1 convolutions."""
 
 import dataclasses

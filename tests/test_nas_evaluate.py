@@ -65,12 +65,12 @@ def test_a_zoo_model_outside_the_supernet_is_one_line_and_exit_2(trained_tiny):
     ],
 )
 def test_bad_requests(trained_tiny, args, message, monkeypatch):
-    from common.errors import InputError
+    from common.cli import UserError
     from nas.evaluate import main
 
     monkeypatch.setenv("XLA_FLAGS", "")
     run, _ = trained_tiny
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(UserError, match=message):
         main(["--supernet", str(run), *args])
 
 
@@ -86,9 +86,9 @@ def test_a_flag_out_of_range_is_a_usage_error(trained_tiny, monkeypatch, capsys)
 
 
 def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monkeypatch):
-    from common.errors import InputError
+    from common.cli import UserError
     from nas.evaluate import main
-    from nas.training.run import Run
+    from nas.training.run import Run, RunError
 
     monkeypatch.setenv("XLA_FLAGS", "")
     run, _ = trained_tiny
@@ -96,7 +96,7 @@ def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monke
     spec = layout.materialize(layout.largest_choices)
     bad = tmp_path / "bad.json"
     bad.write_text(spec.to_json().replace('"activation": "hswish"', '"activation": "relu"', 1))
-    with pytest.raises(InputError, match=r"stem\[0\] \(conv\): activation is relu, the supernet's is hswish"):
+    with pytest.raises(UserError, match=r"stem\[0\] \(conv\): activation is relu, the supernet's is hswish"):
         main(["--supernet", str(run), "--arch", str(bad)])
-    with pytest.raises(InputError, match="not a supernet run"):
+    with pytest.raises(RunError, match="not a supernet run"):
         main(["--supernet", str(tmp_path / "nowhere"), "--largest"])

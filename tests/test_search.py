@@ -130,7 +130,15 @@ def test_bad_input_is_one_line_and_exit_2(estimator, tmp_path, capsys, trained_t
     err = exits_2(
         capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), "--resume", "--seed", "5", *QUICK
     )
-    assert "saved with seed 0" in err
+    assert "saved with seed 0" in err and "cannot resume from it" not in err  # said once, not wrapped
+
+
+def test_settings_a_search_cannot_run_with_are_refused():
+    from nas.search.device_search import SearchError, SearchSettings
+
+    for bad in ({"population": 3}, {"generations": 0}, {"latency_ms": 0.0}, {"latency_ms": float("inf")}):
+        with pytest.raises(SearchError, match="pixel4: a search cannot run with"):
+            SearchSettings(target="pixel4", **bad)
 
 
 def test_the_bundled_estimator_is_the_default_and_carries_its_provenance():

@@ -151,15 +151,15 @@ def test_run_folder_holds_config_checkpoints_and_metrics(tmp_path_factory, pytes
 
 
 def test_flags_that_would_break_a_run_are_refused(tmp_path_factory, monkeypatch, pytestconfig, capsys):
-    from common.errors import InputError
+    from common.cli import UserError
     from nas.train import main
 
     monkeypatch.setenv("XLA_FLAGS", "")  # main() adds the device count for its own process
     basetemp = tmp_path_factory.getbasetemp()
     out = tiny_run(basetemp, compile_cache(pytestconfig, basetemp))
-    with pytest.raises(InputError, match="already holds a run"):
+    with pytest.raises(UserError, match="already holds a run"):
         main([*tiny_args(basetemp), "--out", str(out)])
-    with pytest.raises(InputError, match="--epochs 3 differs from the run's 2"):
+    with pytest.raises(UserError, match="--epochs 3 differs from the run's 2"):
         main([*tiny_args(basetemp), "--out", str(out), "--resume", "--epochs", "3"])
     with pytest.raises(SystemExit) as exited:  # a flag out of range is a usage error
         main([*tiny_args(basetemp), "--out", str(basetemp / "other"), "--batch-size", "0"])

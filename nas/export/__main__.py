@@ -24,13 +24,15 @@ import json
 import sys
 from pathlib import Path
 
-from common.cli import ArgumentParser, UserError, add_calib_images, add_cpu_devices, add_supernet, positive_int, run
+from common.cli import ArgumentParser, UserError, positive_int, run
 from common.files import write_atomic
 from latency_models.tflite.emit import emit_spec
-from nas.export import flax, tf_crosscheck
+from nas.export import tf_crosscheck
 from nas.export.extract import extract
-from nas.export.tflite import emit, int8_calibration, sidecar
+from nas.export.to_flax import save as save_flax
+from nas.export.to_tflite import emit, int8_calibration, sidecar
 from nas.export.verify import describe, verify
+from nas.options import add_calib_images, add_cpu_devices, add_supernet
 from nas.training.xla import configure_cpu_devices
 from search_spaces.arch_spec import ArchSpec
 
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out} ({extracted.spec.name})", file=sys.stderr)
         return 0
     if args.format == "flax":
-        flax.save(extracted, args.out)
+        save_flax(extracted, args.out)
         print(f"wrote {args.out}/ (spec.json, export.json, checkpoint/)", file=sys.stderr)
         return 0
     calibration = int8_calibration(extracted, args.calib, args.seed) if args.int8 else None

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from nas.options import DEFAULT_CALIB_IMAGES
 from nas.supernet.layers import Mode
 from nas.supernet.match import NotASubnet, match_spec
 from nas.supernet.model import SpecNet
@@ -40,7 +41,7 @@ class Extracted:
         return np.concatenate(out)
 
 
-def extract(supernet: str, arch: str, calib_images: int = 2000, step: int | None = None) -> Extracted:
+def extract(supernet: str, arch: str, calib_images: int = DEFAULT_CALIB_IMAGES, step: int | None = None) -> Extracted:
     """Fails with one line (NotASubnet) when `arch` is not a subnet of the supernet, naming the
     first layer that differs, before anything is loaded."""
     run_folder = Run.open(supernet)

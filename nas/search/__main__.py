@@ -27,13 +27,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from latency_models.device_profiles import known_targets
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, add_supernet, int_at_least, positive_float, positive_int, run
+from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run
+from latency_models.device_profiles import known_targets
 from latency_models.options import add_precision
+from nas.options import add_supernet
 from nas.search.device_search import (
     DeviceSearch,
     SearchSettings,

@@ -27,6 +27,7 @@ from common.errors import InputError
 from common.files import write_atomic
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
+from latency_models.options import DEFAULT_PRECISION
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
 from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
 from nas.search.report import markdown, plot_front
@@ -54,7 +55,7 @@ class SearchSettings:
     """Everything that decides one device's search (the command line's flags, per target)."""
 
     target: str
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     space: str = "mbv3"
     resolution: int = 224  # deployed at; the estimator sees one proxy resolution, so it is not searched
     latency_ms: float | None = None  # None: the device's predicted latency of BASELINE
@@ -63,6 +64,16 @@ class SearchSettings:
     seed: int = 0
     supernet: str | None = None  # a trained supernet's run folder: re-score the finalists on it
     resume: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.latency_ms is None or 0 < self.latency_ms < float("inf"), f"latency budget {self.latency_ms} ms"),
+            (self.population >= 4, f"population {self.population} (at least 4)"),
+            (self.generations >= 1, f"generations {self.generations} (at least 1)"),
+        ]
+        for ok, what in checks:
+            if not ok:
+                raise SearchError(f"{self.target}: a search cannot run with {what}")
 
 
 @dataclass(frozen=True)
@@ -91,9 +102,9 @@ class SearchResult:
 def search_space(settings: SearchSettings) -> PinnedSpace:
     """The space searched: resolution pinned to the deployed one."""
     if settings.space not in SPACES:
-        raise SearchError(f"--space: no accuracy estimator for {settings.space!r} (have: {', '.join(SPACES)})")
+        raise SearchError(f"no accuracy estimator for {settings.space!r} (spaces with one: {', '.join(SPACES)})")
     if settings.resolution not in RESOLUTIONS:
-        raise SearchError(f"--resolution: {settings.resolution} is not one of {list(RESOLUTIONS)}")
+        raise SearchError(f"resolution {settings.resolution}: not one of {list(RESOLUTIONS)}")
     return PinnedSpace(MobileNetV3Space(), {"resolution": settings.resolution})
 
 
@@ -101,7 +112,7 @@ def load_estimator(path: str | Path | None, space: PinnedSpace) -> tuple[Accurac
     """The estimator at `path` (default: the bundled one), checked to score `space`."""
     if path is None and not DEFAULT_ESTIMATOR.exists():
         raise SearchError(
-            f"the bundled accuracy estimator is missing ({DEFAULT_ESTIMATOR}); reinstall, or pass --estimator"
+            f"the bundled accuracy estimator is missing ({DEFAULT_ESTIMATOR}); reinstall, or name another estimator"
         )
     path = Path(path) if path is not None else DEFAULT_ESTIMATOR
     estimator = AccuracyPredictor.load(path)
@@ -190,7 +201,7 @@ class DeviceSearch:
             if theirs.get(key) != value:
                 raise SearchError(
                     f"{where}: saved with {key} {theirs.get(key)!r}, this run has {value!r}; "
-                    "--resume continues a search with its own settings"
+                    "a resumed search (--resume) continues with its own settings"
                 )
         self.evolution.load_state(state["evolution"])
         self.pareto.load_state(state["pareto"])
@@ -262,10 +273,14 @@ def prepare(
     if settings.resume and state_path.exists():
         try:
             return search, search.load_state(json.loads(state_path.read_text()), state_path)
+        except SearchError:
+            raise  # a state of another search: load_state says which setting differs
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
     if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
-        raise SearchError(f"{out} already holds a search: pass --resume to continue it, or choose another --out")
+        raise SearchError(
+            f"{out} already holds a search: resume it (--resume), or choose another output folder (--out)"
+        )
     return search, 0.0
 
 

@@ -109,7 +109,7 @@ def small_param(rng: np.random.Generator, shape: tuple[int, ...]) -> nnx.Param:
 
 def init_squeeze_excite(module: nnx.Module, rng: np.random.Generator, mid_ch: int, se_ch: int) -> None:
     """Gives `module` its squeeze-excite parameters. The plain model and the supernet share these
-    names: nas/subnet.py copies a subnet's slice of the one into the other by name."""
+    names: nas/supernet/subnet.py copies a subnet's slice of the one into the other by name."""
     module.se_reduce = he_param(rng, (mid_ch, se_ch), se_ch)
     module.se_reduce_bias = nnx.Param(zeros(se_ch))
     module.se_expand = he_param(rng, (se_ch, mid_ch), mid_ch)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 
 # "portable": grouped depthwise and every convolution as a convolution, which TensorFlow's
-# converter lowers to TFLite ops (the cross-check of nas/tf_crosscheck.py)
+# converter lowers to TFLite ops (the cross-check of nas/export/tf_crosscheck.py)
 DEPTHWISE_IMPLS = ("slices", "grouped", "portable")
 
 

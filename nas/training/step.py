@@ -168,7 +168,7 @@ def make_plain_train_step(
     num_classes: int,
     impl: str | None = None,
 ) -> Callable:
-    """The same step for a plain network (nas.model.SpecNet): one network, the labels as the
+    """The same step for a plain network (nas.supernet.model.SpecNet): one network, the labels as the
     only target. It is the stand-alone baseline of the benchmarks."""
 
     def local_step(state: TrainState, images, labels):

@@ -4,7 +4,7 @@ DIR/spec.json      the ArchSpec of the network (what `SpecNet` builds)
 DIR/export.json    input normalisation, batch-norm epsilon and provenance
 DIR/checkpoint/    Orbax checkpoint of the network's state (parameters and batch statistics)
 
-  from nas.export.flax import load
+  from nas.export.to_flax import load
   model, spec, normalizer = load("DIR")
   logits = model(normalizer(uint8_images), Mode("eval"))
 """
