@@ -28,24 +28,21 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+from latency_models.bundled_profiles import DATA, pixel3
 from latency_models.calibration import STEPS, calibrate
+from latency_models.device_profiles import UnknownTarget, load_predictor
 from latency_models.predictor import LatencyPredictor, Measurement
 from latency_models.signature import spec_blocks
 from search_spaces.fbnet import FBNetSpace
 
 CSV_NAME = "help_fbnet_cifar100_mobile_latency.csv"
 PHONES = ("pixel2", "samsung_a50", "samsung_s7", "essential_ph_1")
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
 
 
 def base_predictor(data: Path) -> tuple[LatencyPredictor, str]:
-    from latency_models.device_profiles import UnknownTarget, load_predictor
-
     try:
         return load_predictor("pixel3", "fp32"), "bundled pixel3 profile"
     except UnknownTarget:
-        from latency_models.build_profiles import pixel3
-
         return pixel3(data)["fp32"], "pixel3 profile fitted now (no bundled file yet)"
 
 
@@ -93,7 +90,7 @@ def score(predicted: np.ndarray, measured: np.ndarray) -> tuple[float, float, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the published latency data")
+    parser.add_argument("--data", type=Path, default=DATA, help="folder with the published latency data")
     parser.add_argument("--ks", default="0,5,10,20,50", help="numbers of measured architectures to calibrate on")
     parser.add_argument("--seeds", type=int, default=5, help="random draws per (phone, k)")
     parser.add_argument("--test", type=int, default=1000, help="held-out architectures scored per draw")

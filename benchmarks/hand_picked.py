@@ -19,6 +19,11 @@ import argparse
 import json
 from pathlib import Path
 
+from common.files import write_atomic
+from latency_models.device_profiles import load_predictor
+from search_spaces import get_space
+from search_spaces.graph import count_macs, count_params
+
 # per stage: (depth, kernel, expansion per block); width 1.2 does not fit a MobileNetV2-1.0
 # budget on pixel4 with these depths (43 ms)
 PICKS = {
@@ -28,10 +33,6 @@ PICKS = {
 
 
 def main() -> int:
-    from common.files import write_atomic
-    from latency_models.device_profiles import load_predictor
-    from search_spaces import get_space
-    from search_spaces.graph import count_macs, count_params
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", required=True, help="the search result whose budget and target to use")

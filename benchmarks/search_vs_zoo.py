@@ -29,6 +29,18 @@ import sys
 import time
 from pathlib import Path
 
+from latency_models.device_profiles import load_predictor
+from nas.search.device_search import SearchSettings, search_device
+from nas.training.data import Normalizer, load_dataset
+from nas.training.evaluation import Evaluator, calibration_images, plain_forward
+from nas.training.run import TrainConfig
+from nas.training.standalone import for_data, train_alone
+from nas.training.step import make_mesh
+from nas.training.xla import configure_cpu_devices
+from search_spaces import zoo
+from search_spaces.arch_spec import ArchSpec
+from search_spaces.graph import count_macs, count_params
+
 RESULTS = "results.jsonl"
 VALIDATION_IMAGES = 2000  # the first test images, which the estimator was fitted on
 
@@ -50,10 +62,6 @@ def parse_args(argv=None):
 
 def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first)."""
-    from latency_models.device_profiles import load_predictor
-    from nas.search.device_search import SearchSettings, search_device
-    from search_spaces import zoo
-    from search_spaces.arch_spec import ArchSpec
 
     arch_path = Path(args.arch) if args.arch else out / "search" / args.target / "arch.json"
     if not arch_path.exists():  # the main job, as `python -m nas.search --target T --seed S` runs it
@@ -97,14 +105,6 @@ def read_results(path: Path) -> tuple[dict | None, dict[str, dict]]:
 
 
 def train_and_score(net: dict, data, args) -> dict:
-    from nas.training.data import Normalizer
-    from nas.training.evaluation import Evaluator, calibration_images, plain_forward
-    from nas.training.run import TrainConfig
-    from nas.training.standalone import for_data, train_alone
-    from nas.training.step import make_mesh
-    from search_spaces import zoo
-    from search_spaces.arch_spec import ArchSpec
-    from search_spaces.graph import count_macs, count_params
 
     spec = ArchSpec.load(net["source"]) if net["source"] != "zoo" else zoo.get(net["name"])
     spec = for_data(spec, data)
@@ -130,13 +130,11 @@ def work(args) -> None:
     """One worker: trains its share of the networks not trained yet, appending each result."""
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[args.worker % len(cores)]})
-    from nas.training.xla import configure_cpu_devices
 
     configure_cpu_devices(1)
     out = Path(args.out)
     _, done = read_results(out / RESULTS)
     _, nets = contenders(args, out)
-    from nas.training.data import load_dataset
 
     # the same training images as nas.train's --train-images would take, loaded once per worker
     data = load_dataset(args.data).subset(args.train_images, args.seed)
@@ -150,7 +148,6 @@ def work(args) -> None:
 
 
 def report(settings: dict, rows: list[dict]) -> None:
-    from nas.training.data import load_dataset
 
     print(
         f"\n{settings['target']}, budget {settings['budget_ms']:.2f} ms ({settings['budget_source']}); "

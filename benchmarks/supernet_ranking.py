@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from common.files import write_atomic
-from latency_models.fidelity import kendall_tau
+from common.stats import kendall_tau
 from nas.options import add_cpu_devices
 from nas.training.data import load_dataset
 from nas.training.evaluation import Evaluator, calibration_images, plain_forward

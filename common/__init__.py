@@ -4,8 +4,10 @@
   (a bad file, a bad value); commands show it as one line and exit 2.
 - `common.files`: atomic writes, the one JSON reader, and `check_document` for the kind and
   schema version of the project's versioned files.
-- `common.cli`: the exit-2 runner, the argument parser, argparse types and the flag groups
-  several commands share, each with its one default.
+- `common.cli`: the exit-2 runner, the argument parser and argparse types (the flags several
+  commands of a package share, each with its one default, are `nas.options` and
+  `latency_models.options`).
+- `common.stats`: Kendall's tau, the rank agreement every fidelity report gives.
 
 It imports nothing from the project, so any package may use it.
 """

@@ -1,6 +1,7 @@
 """`python -m latency_models.build_profiles [--data data/latency-data]`: regenerate the bundled
 device profiles (latency_models/profiles/*.json) from the published measurements in the
-repository's data/latency-data (see data/README.md).
+repository's data/latency-data (see data/README.md); the builders are
+latency_models/bundled_profiles.py.
 
   note10   Once-for-All's per-block table of a Samsung Galaxy Note10 (w1.2 MobileNetV3 space)
   pixel1   ProxylessNAS's per-block table of a Pixel 1 (MobileNetV2-style space)
@@ -13,53 +14,14 @@ Each profile records the files and figures it was fitted on.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 from common.cli import ArgumentParser, UserError, run
+from latency_models.bundled_profiles import BUILDERS, DATA
 from latency_models.device_profiles import PROFILES
-from latency_models.importers import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
-from latency_models.pixel4_profile import build as build_pixel4
-from latency_models.predictor import LatencyPredictor, fit
-from latency_models.table import LatencyTable
+from latency_models.importers import ImportFormatError
 
 PROG = "python -m latency_models.build_profiles"
-OFA_RESOLUTIONS = (160, 176, 192, 208, 224)
-DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
-
-
-def _from_table(device: str, table: LatencyTable, description: str) -> dict[str, LatencyPredictor]:
-    meta = dataclasses.asdict(table.metadata)
-    meta.update(device=device, description=description)
-    return {table.metadata.precision: fit(table, metadata=meta)}
-
-
-def note10(data: Path) -> dict[str, LatencyPredictor]:
-    files = [data / "raw" / "ofa_note10" / f"{r}_lookup_table.yaml" for r in OFA_RESOLUTIONS]
-    return _from_table("note10", import_ofa(files), "Samsung Galaxy Note10, TFLite (Once-for-All's per-block table)")
-
-
-def pixel1(data: Path) -> dict[str, LatencyPredictor]:
-    table = import_proxyless([data / "raw" / "proxylessnas" / "mobile_trim.yaml"])
-    return _from_table("pixel1", table, "Google Pixel 1 (ProxylessNAS's per-block table)")
-
-
-def pixel3(data: Path) -> dict[str, LatencyPredictor]:
-    table = import_hwnasbench(data / "raw" / "hwnasbench" / "fbnet_cached_metrics.json", "pixel3")
-    return _from_table("pixel3", table, "Google Pixel 3 (HW-NAS-Bench's FBNet per-block table)")
-
-
-def pixel4(data: Path) -> dict[str, LatencyPredictor]:
-    return build_pixel4(data, note10(data)["fp32"])
-
-
-BUILDERS: dict[str, Callable[[Path], dict[str, LatencyPredictor]]] = {
-    "note10": note10,
-    "pixel1": pixel1,
-    "pixel3": pixel3,
-    "pixel4": pixel4,
-}
 
 
 def main(argv: list[str] | None = None) -> int:

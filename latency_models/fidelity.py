@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
 
 from common.files import write_atomic
+from common.stats import kendall_tau
 from latency_models.backends import Backend
 from latency_models.predictor import LatencyPredictor, Measurement, fit
 from latency_models.signature import spec_blocks
@@ -33,11 +33,6 @@ NETWORK_PARAMS = ("net_log_scale", "net_overhead", "net_costs")
 CALIBRATION_STEPS = 1500
 # The calibration set is drawn with seed + this, so it never overlaps the scored set's draws.
 CALIBRATION_SEED_OFFSET = 10_000
-
-
-def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-b: agreement of the orderings of two sequences (1 = same order)."""
-    return float(kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
 
 
 def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
@@ -162,7 +157,7 @@ def score_set(
 
 
 def plot(path: Path, measured: np.ndarray, series: dict[str, np.ndarray], title: str) -> None:
-    import matplotlib  # why: ~0.5 s to import, and only the plot needs it (kendall_tau and scores users never plot)
+    import matplotlib  # why: ~0.5 s to import, and only the plot needs it (scores' users never plot)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

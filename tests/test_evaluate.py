@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from latency_models.fidelity import kendall_tau, scores
+from common.stats import kendall_tau
+from latency_models.fidelity import scores
 
 
 def test_kendall_tau_and_scores():

@@ -26,7 +26,7 @@ import optax
 
 from common.errors import InputError
 from common.files import check_document, read_json, write_atomic
-from latency_models.fidelity import kendall_tau
+from common.stats import kendall_tau
 from search_spaces.space import ChoiceSpace
 
 SCHEMA_VERSION = 1
