@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 from latency_models.device_profiles import load_predictor
+from nas.options import DEFAULT_CALIB_IMAGES
 from nas.search.device_search import SearchSettings, search_device
 from nas.training.data import Normalizer, load_dataset
-from nas.training.evaluation import Evaluator, calibration_images, plain_forward
+from nas.training.evaluation import Evaluator, calibration_images, eval_batch, plain_forward
 from nas.training.run import TrainConfig
 from nas.training.standalone import for_data, train_alone
 from nas.training.step import make_mesh
@@ -113,9 +114,11 @@ def train_and_score(net: dict, data, args) -> dict:
     mesh = make_mesh()
     began = time.perf_counter()
     graphdef, params, stats = train_alone(spec, data, train, normalizer, mesh, args.epochs, args.seed)
-    calib = calibration_images(data.train_x, 2000, args.seed)
+    calib = calibration_images(data.train_x, DEFAULT_CALIB_IMAGES, args.seed)
     test_x, test_y = data.test_x[VALIDATION_IMAGES:], data.test_y[VALIDATION_IMAGES:]
-    evaluator = Evaluator(graphdef, stats, mesh, normalizer, calib, test_x, test_y, 250, forward=plain_forward)
+    evaluator = Evaluator(
+        graphdef, stats, mesh, normalizer, calib, test_x, test_y, eval_batch(mesh), forward=plain_forward
+    )
     top1 = evaluator.top1(params, None)
     return {
         **net,

@@ -24,9 +24,9 @@ import numpy as np
 
 from common.files import write_atomic
 from common.stats import kendall_tau
-from nas.options import add_cpu_devices
+from nas.options import DEFAULT_CALIB_IMAGES, add_cpu_devices
 from nas.training.data import load_dataset
-from nas.training.evaluation import Evaluator, calibration_images, plain_forward
+from nas.training.evaluation import Evaluator, calibration_images, eval_batch, plain_forward
 from nas.training.run import Run, load_supernet
 from nas.training.standalone import train_alone
 from nas.training.step import make_mesh
@@ -64,8 +64,8 @@ def main() -> None:
     mesh = make_mesh()
     trained = load_supernet(run, mesh)
     layout = trained.layout
-    batch = max(mesh.size, 250 // mesh.size * mesh.size)
-    calib = calibration_images(data.train_x, 2000, config.train.seed)
+    batch = eval_batch(mesh)
+    calib = calibration_images(data.train_x, DEFAULT_CALIB_IMAGES, config.train.seed)
     inherited_eval = Evaluator(
         trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch
     )

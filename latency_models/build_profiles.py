@@ -1,15 +1,7 @@
 """`python -m latency_models.build_profiles [--data data/latency-data]`: regenerate the bundled
 device profiles (latency_models/profiles/*.json) from the published measurements in the
-repository's data/latency-data (see data/README.md); the builders are
-latency_models/bundled_profiles.py.
-
-  note10   Once-for-All's per-block table of a Samsung Galaxy Note10 (w1.2 MobileNetV3 space)
-  pixel1   ProxylessNAS's per-block table of a Pixel 1 (MobileNetV2-style space)
-  pixel3   HW-NAS-Bench's FBNet per-block table of a Pixel 3
-  pixel4   whole-network Pixel 4 CPU figures (1 thread, Cortex-A76 prime core), transferred from
-           the Note10 predictor (see latency_models/pixel4_profile.py)
-
-Each profile records the files and figures it was fitted on.
+repository's data/latency-data (see data/README.md). Which device comes from which data, and
+how, is latency_models/bundled_profiles.py.
 """
 
 from __future__ import annotations

@@ -35,15 +35,7 @@ from common.cli import ArgumentParser, UserError, int_at_least, positive_float, 
 from latency_models.device_profiles import known_targets
 from latency_models.options import add_precision
 from nas.options import add_supernet
-from nas.search.device_search import (
-    DeviceSearch,
-    SearchSettings,
-    check_supernet,
-    load_estimator,
-    prepare,
-    run_search,
-    search_space,
-)
+from nas.search.device_search import DeviceSearch, SearchSettings, prepare_searches, run_search
 
 PROG = "python -m nas.search"
 
@@ -111,12 +103,9 @@ def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Pa
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings(args)
-    space = search_space(settings[0])
-    estimator, estimator_path = load_estimator(args.estimator, space)
-    if args.supernet:
-        check_supernet(args.supernet, space, args.space)
     outs = {s.target: Path(args.out) / s.target for s in settings}
-    searches = {s.target: prepare(s, space, estimator, estimator_path, outs[s.target]) for s in settings}
+    prepared = prepare_searches(settings, list(outs.values()), args.estimator)
+    searches = dict(zip(outs, prepared))
     results = _run_all(searches, outs)
     _print_summary(args, results, outs)
     return 0

@@ -1,6 +1,6 @@
 """One device's latency-constrained search, as a library: `SearchSettings` in, `search_device`
-(or its steps: `search_space`, `load_estimator`, `prepare`, `run_search`) out to a
-`SearchResult` that writes arch.json, pareto.json, pareto.png and report.md.
+(or, for several devices checked before any runs, `prepare_searches` then `run_search` each) out
+to a `SearchResult` that writes arch.json, pareto.json, pareto.png and report.md.
 
 The device's latency predictor prices every candidate (exactly, in batches, from
 latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
@@ -303,20 +303,28 @@ def run_search(
     return _finish(search, round(spent + time.perf_counter() - began, 2))
 
 
+def prepare_searches(
+    settings: list[SearchSettings], outs: list[Path], estimator_path: str | Path | None = None
+) -> list[tuple[DeviceSearch, float]]:
+    """Every device's search ready to run, each restored from its `out` when resuming: the space
+    (shared by the devices), the estimator (default: the bundled one) and the supernet are
+    checked once, and every input problem is found before any search runs."""
+    space = search_space(settings[0])
+    estimator, path = load_estimator(estimator_path, space)
+    if settings[0].supernet:
+        check_supernet(settings[0].supernet, space, settings[0].space)
+    return [prepare(s, space, estimator, path, out) for s, out in zip(settings, outs)]
+
+
 def search_device(
     settings: SearchSettings,
     out: Path,
     estimator_path: str | Path | None = None,
     on_generation: Callable[[DeviceSearch], None] = lambda s: None,
 ) -> SearchResult:
-    """One device's whole search in one call: the space, the estimator (default: the bundled
-    one), the supernet check, then `prepare` and `run_search` with their state in `out`. The
-    result's `write(out)` puts arch.json, pareto.json, pareto.png and report.md beside it."""
-    space = search_space(settings)
-    estimator, path = load_estimator(estimator_path, space)
-    if settings.supernet:
-        check_supernet(settings.supernet, space, settings.space)
-    search, spent = prepare(settings, space, estimator, path, out)
+    """One device's whole search in one call, its state in `out`; the result's `write(out)` puts
+    arch.json, pareto.json, pareto.png and report.md beside it."""
+    [(search, spent)] = prepare_searches([settings], [out], estimator_path)
     return run_search(search, spent, out, on_generation)
 
 

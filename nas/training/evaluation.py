@@ -35,6 +35,14 @@ def plain_forward(model, images, sub, mode):
     return model(images, mode)
 
 
+EVAL_BATCH = 250  # images per evaluation step
+
+
+def eval_batch(mesh: Mesh) -> int:
+    """EVAL_BATCH rounded down to a multiple of the mesh size (at least one image per device)."""
+    return max(mesh.size, EVAL_BATCH // mesh.size * mesh.size)
+
+
 class Evaluator:
     """Accuracy of subnets of one supernet (or of plain networks, with `forward=plain_forward`
     and sub=None) on one data set. `calib_images`: training images (uint8) for recalibration;
@@ -49,7 +57,7 @@ class Evaluator:
         calib_images: np.ndarray,
         test_images: np.ndarray,
         test_labels: np.ndarray,
-        batch_size: int = 250,
+        batch_size: int = EVAL_BATCH,
         forward=supernet_forward,
     ):
         self.mesh, self.normalizer, self.batch_size = mesh, normalizer, batch_size
@@ -138,7 +146,7 @@ def open_evaluator(
         raise RunError(f"{config.train.data}: the data set differs from the one {run_folder.path} was trained on")
     mesh = make_mesh()
     trained = load_supernet(run_folder, mesh, step)
-    batch = max(mesh.size, 250 // mesh.size * mesh.size)
+    batch = eval_batch(mesh)
     calib = calibration_images(data.train_x, max(calib_images, batch), config.train.seed)
     evaluator = Evaluator(
         trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch

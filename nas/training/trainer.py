@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nas.supernet.supernet import Layout, Subnet, Supernet, stack_subnets
 from nas.training.data import Batches, Dataset
-from nas.training.evaluation import Evaluator, calibration_images
+from nas.training.evaluation import Evaluator, calibration_images, eval_batch
 from nas.training.run import Run
 from nas.training.step import (
     TrainState,
@@ -25,8 +25,6 @@ from nas.training.step import (
     shard_batch,
     split,
 )
-
-EVAL_BATCH = 250
 
 
 class Sandwich:
@@ -63,7 +61,7 @@ class Trainer:
         self.state = init_state(params, self.tx, self.mesh)
         self.step_fn = make_train_step(self.graphdef, self.stats, self.tx, self.mesh, self.optim, data.num_classes)
         self.sandwich = Sandwich(self.layout, t.seed, t.random_subnets)
-        batch = max(self.mesh.size, EVAL_BATCH // self.mesh.size * self.mesh.size)
+        batch = eval_batch(self.mesh)
         self.evaluator = Evaluator(
             self.graphdef,
             self.stats,
