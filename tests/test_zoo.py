@@ -2,6 +2,7 @@
 (conv and dense multiply-adds; weights, biases and BN scale/offset) is in search_spaces/graph.py.
 The TF-Slim tables count 1001 classes and no BN variables, which moves params by ~1%."""
 
+import csv
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from search_spaces import zoo
 from search_spaces.graph import count_macs, count_params
 from search_spaces.ofa_config import parse_net_config
+from search_spaces.zoo.__main__ import main as zoo_cli
 
 SLIM_V1 = "tensorflow/models@02c04f49a188ba9a515100a3375a6359f3fffef1:research/slim/nets/mobilenet_v1.md"
 SLIM_V2_V3 = "tensorflow/models@0ba83cf0211401a8505505276c59418f15338d31:research/slim/nets/mobilenet/README.md"
@@ -119,3 +121,79 @@ def test_ofa_specialised_net_config_parses(latency_data):
     assert spec.stem[0].out_ch == 24 and spec.head[0].out_ch == 1152 and spec.classifier.in_ch == 1536
     assert spec.layers[3].se_ch == 32  # make_divisible(128 // 4, 8)
     assert spec.layers[0].has_residual and not spec.layers[1].has_residual
+
+
+def test_every_entry_has_a_published_top1_or_says_why_not():
+    for name, entry in zoo.ZOO.items():
+        assert entry.top1_source.strip(), name
+        if entry.top1 is None:
+            assert zoo.published_top1(name) is None
+            assert "no published figure" in entry.top1_source, name
+        else:
+            assert 40 < entry.top1 < 90, name
+            assert zoo.published_top1(name) == (entry.top1, entry.top1_source)
+
+
+@pytest.mark.parametrize(
+    "name, top1",
+    [
+        ("mobilenet_v3_large_1.0", 75.2),  # slim mobilenet README, Large dm=1 (float)
+        ("mobilenet_v2_1.0", 71.8),  # slim mobilenet README, mobilenet_v2_1.0_224
+        ("mnasnet_a1", 75.2),  # tensorflow/tpu mnasnet README (not TFLite's MnasNet_1.0_224, 74.08)
+        ("efficientnet_lite4", 81.5),  # tensorflow/tpu efficientnet/lite README, FP32, at 300 px
+        ("proxylessnas_mobile", 74.6),  # top-1 error 25.4
+    ],
+)
+def test_published_top1_pins(name, top1):
+    assert zoo.published_top1(name)[0] == top1
+
+
+def test_no_published_top1_for_untabulated_mobilenet_v3_widths():
+    assert zoo.published_top1("mobilenet_v3_large_1.25") is None
+    assert zoo.published_top1("mobilenet_v3_small_0.35") is None
+
+
+def test_unknown_name_for_published_top1():
+    with pytest.raises(KeyError, match="unknown zoo model 'resnet50'"):
+        zoo.published_top1("resnet50")
+
+
+# zoo name -> model name of its row in data/latency-data/published_models.csv.
+CSV_MODEL = {
+    **{f"mobilenet_v1_{a}": f"Mobilenet_V1_{a:.2f}_224" for a in (0.25, 0.5, 0.75)},
+    "mobilenet_v1_1.0": "Mobilenet_V1_1.0_224",
+    **{f"mobilenet_v2_{a}": f"mobilenet_v2 dm={a}" for a in (0.35, 0.5, 0.75, 1.0, 1.4)},
+    **{f"mobilenet_v3_{s}_{a}": f"mobilenet_v3_{s} dm={a:g}" for s in ("large", "small") for a in (0.75, 1.0)},
+    "mnasnet_a1": "mnasnet-a1 dm=1.0",
+    **{f"efficientnet_lite{i}": f"efficientnet-lite{i}" for i in range(5)},
+}
+
+
+def test_top1_agrees_with_the_published_models_csv(latency_data):
+    """Where the csv has the figure, the zoo carries the csv's float row at the entry's
+    resolution and cites that row's file."""
+    with open(latency_data / "published_models.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["top1_acc"] and row["precision"].startswith("fp32")]
+    for name, model in CSV_MODEL.items():
+        entry = zoo.ZOO[name]
+        matches = [row for row in rows if row["model"] == model and row["input_size"] == str(entry.resolution)]
+        assert matches, name
+        assert {float(row["top1_acc"]) for row in matches} == {entry.top1}, name
+        row = matches[0]
+        assert f"{row['source_repo']}@{row['source_commit']}:{row['source_path']}" in entry.top1_source, name
+
+
+def test_zoo_list_json_carries_top1_and_source(capsys):
+    assert zoo_cli(["list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(zoo.names())
+    assert rows["mobilenet_v3_large_1.0"]["top1"] == 75.2
+    assert "tensorflow/models@" in rows["mobilenet_v3_large_1.0"]["top1_source"]
+    assert rows["mobilenet_v3_small_1.25"]["top1"] is None
+    assert rows["mobilenet_v3_small_1.25"]["top1_source"].startswith("no published figure")
+
+
+def test_zoo_list_table_has_the_published_column(capsys):
+    assert zoo_cli(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "top-1 (published)" in out and "74.96" in out

@@ -1,18 +1,19 @@
 """Published architectures as ArchSpecs, by name: `get("mobilenet_v2_1.0", resolution=224)`.
 
-Each family module cites the reference definition it follows. `python -m search_spaces.zoo`
-lists and shows them.
+Each family module cites the reference definition it follows; `published` holds each network's
+published ImageNet top-1 and where it is published. `python -m search_spaces.zoo` lists and shows them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo.mobilenet import mobilenet_v1, mobilenet_v2, mobilenet_v3
 from search_spaces.zoo.nas_models import FBNET_OPS, PROXYLESS, fbnet, proxylessnas
+from search_spaces.zoo.published import PUBLISHED_TOP1
 from search_spaces.zoo.tpu_models import LITE_PARAMS, efficientnet_lite, mnasnet
 
 
@@ -22,6 +23,8 @@ class ZooEntry:
     family: str
     build: Callable[..., ArchSpec]  # (resolution=..., num_classes=...) -> ArchSpec
     resolution: int = 224
+    top1: float | None = None  # published ImageNet top-1 (%), float model at `resolution`; None: none found
+    top1_source: str = ""  # where `top1` is published, or why there is none
 
 
 def _entries() -> list[ZooEntry]:
@@ -45,16 +48,32 @@ def _entries() -> list[ZooEntry]:
     return entries
 
 
-ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _entries()}
+def _with_published_top1(entry: ZooEntry) -> ZooEntry:
+    top1, source = PUBLISHED_TOP1[entry.name]  # a KeyError here: a new model lacks its row in published.py
+    return replace(entry, top1=top1, top1_source=source)
+
+
+ZOO: dict[str, ZooEntry] = {entry.name: _with_published_top1(entry) for entry in _entries()}
 
 
 def names() -> list[str]:
     return list(ZOO)
 
 
-def get(name: str, resolution: int | None = None, num_classes: int = 1000) -> ArchSpec:
-    """The named architecture at `resolution` (default: the one it was published at)."""
+def _entry(name: str) -> ZooEntry:
     if name not in ZOO:
         raise KeyError(f"unknown zoo model {name!r}; `python -m search_spaces.zoo list` shows the {len(ZOO)} known")
-    entry = ZOO[name]
+    return ZOO[name]
+
+
+def get(name: str, resolution: int | None = None, num_classes: int = 1000) -> ArchSpec:
+    """The named architecture at `resolution` (default: the one it was published at)."""
+    entry = _entry(name)
     return entry.build(resolution=resolution or entry.resolution, num_classes=num_classes).with_name(name)
+
+
+def published_top1(name: str) -> tuple[float, str] | None:
+    """(ImageNet top-1 in percent, source) as published for the named model at its published
+    resolution, or None where no figure was found (`ZOO[name].top1_source` says why)."""
+    entry = _entry(name)
+    return None if entry.top1 is None else (entry.top1, entry.top1_source)

@@ -1,6 +1,6 @@
 """`python -m search_spaces.zoo`: list the published architectures, or show one.
 
-list                                    names, families, resolution, MACs and params
+list                                    names, families, resolution, MACs, params and published top-1
 show NAME [--resolution R] [--json]     layers with shapes, MACs, params (JSON: the spec too)
 """
 
@@ -22,7 +22,7 @@ PROG = "python -m search_spaces.zoo"
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description="Published architectures as ArchSpecs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="list every model with its MACs and params")
+    listing = commands.add_parser("list", help="list every model with its MACs, params and published top-1")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     show = commands.add_parser("show", help="show one model layer by layer")
     show.add_argument("name", help="model name, as `list` prints it (e.g. mobilenet_v2_1.0)")
@@ -45,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
                     "resolution": spec.resolution,
                     "macs": count_macs(spec),
                     "params": count_params(spec),
+                    "top1": entry.top1,
+                    "top1_source": entry.top1_source,
                 }
             )
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
         table = Table(title=f"{len(rows)} published architectures")
-        for column in ("name", "family", "resolution", "MMACs", "params (M)"):
+        for column in ("name", "family", "resolution", "MMACs", "params (M)", "top-1 (published)"):
             table.add_column(column, justify="left" if column in ("name", "family") else "right")
         for row in rows:
             table.add_row(
@@ -60,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                 str(row["resolution"]),
                 f"{row['macs'] / 1e6:.1f}",
                 f"{row['params'] / 1e6:.3f}",
+                "-" if row["top1"] is None else str(row["top1"]),  # as published: 74.96 keeps its 2 decimals
             )
-        Console(width=None if Console().is_terminal else 100).print(table)
+        Console(width=None if Console().is_terminal else 120).print(table)
         return 0
     if args.name not in ZOO:
         raise UserError(f"unknown model {args.name!r} (see `{PROG} list`)")
