@@ -1,10 +1,10 @@
 """Benchmark: aging evolution against random search at equal numbers of scored candidates.
 
     python benchmarks/search_vs_random.py [--target pixel4] [--seeds 5] [--population 100]
-                                          [--generations 30] [--estimator PATH]
+                                          [--generations 30] [--estimator NAME|PATH]
 
 For each seed, the search `nas.search` runs (aging evolution under the target's latency budget,
-by default MobileNetV2-1.0's predicted latency, resolution fixed at 224) scores some number N of
+by default MobileNetV2-1.0's predicted latency, over the estimator's networks) scores some number N of
 distinct feasible candidates with the accuracy estimator; random search then draws uniform
 samples of the same space until it has scored N distinct feasible ones. Prints the best
 feasible estimated top-1 of each, their means over the seeds, and candidates scored per second.
@@ -31,14 +31,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--population", type=int, default=100)
     parser.add_argument("--generations", type=int, default=30)
-    parser.add_argument("--estimator", help="accuracy estimator JSON (default: the bundled one)")
+    parser.add_argument("--estimator", help="accuracy estimator: bundled name or JSON (default: imagenet)")
     args = parser.parse_args()
 
     # the main job's pipeline (predictor, space, estimator, budget, constraint); the strategy alone is
     # run here, without the search's seeding with the smallest network, so both start alike
-    settings = SearchSettings(target=args.target, population=args.population, generations=args.generations)
-    space = search_space(settings)
-    estimator, path = load_estimator(args.estimator, space)
+    settings = SearchSettings(
+        target=args.target, estimator=args.estimator, population=args.population, generations=args.generations
+    )
+    estimator, path = load_estimator(settings)
+    space = search_space(settings, estimator)
     pipeline = DeviceSearch(settings, space, estimator, path)
     objective, constraints, budget = pipeline.accuracy, pipeline.constraints, pipeline.budget
     print(f"{args.target}: budget {budget:.2f} ms ({BASELINE}), estimator {path}")

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": config.data,
             "train": config.train.__dict__,
             "proxy_resolution": config.supernet.resolution,
+            "space_args": config.supernet.space_args,
         },
         "samples": {
             "subnets": len(rows),

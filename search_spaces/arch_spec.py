@@ -332,6 +332,13 @@ class ArchSpec:
     def with_name(self, name: str) -> ArchSpec:
         return dataclasses.replace(self, name=name)
 
+    def with_in_channels(self, in_channels: int) -> ArchSpec:
+        """The same network fed `in_channels` input channels (its first layer's input changed)."""
+        first, *rest = self.stem
+        return dataclasses.replace(
+            self, in_channels=in_channels, stem=(dataclasses.replace(first, in_ch=in_channels), *rest)
+        )
+
     # --- serialisation -------------------------------------------------------------------
 
     def to_dict(self, include_name: bool = True) -> dict[str, Any]:

@@ -36,14 +36,26 @@ PROXY_CHANNELS = 0.5
 class MobileNetV3Space(ChoiceSpace):
     name = "mbv3"
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, stages: int = len(STAGE_WIDTHS)):
-        """`stages` < 5 keeps only the first stages: a small space for tests and quick checks."""
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stages: int = len(STAGE_WIDTHS),
+        resolutions: tuple[int, ...] = RESOLUTIONS,
+    ):
+        """`stages` < 5 keeps only the first stages: a small space for tests and quick checks.
+        `resolutions` narrows the input resolutions (e.g. to those an accuracy estimator scores)."""
         if not 1 <= stages <= len(STAGE_WIDTHS):
             raise ValueError(f"{self.name}: stages must be 1..{len(STAGE_WIDTHS)}, got {stages}")
+        if not resolutions or not set(resolutions) <= set(RESOLUTIONS):
+            raise ValueError(f"{self.name}: resolutions must be some of {list(RESOLUTIONS)}, got {list(resolutions)}")
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.stages = stages
-        dims = [Dimension("resolution", RESOLUTIONS, shared=True), Dimension("width", WIDTHS, shared=True)]
+        dims = [
+            Dimension("resolution", tuple(sorted(resolutions)), shared=True),
+            Dimension("width", WIDTHS, shared=True),
+        ]
         depth_index = {}
         for s in range(stages):
             depth_index[s] = len(dims)

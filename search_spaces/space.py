@@ -253,3 +253,15 @@ class PinnedSpace(ChoiceSpace):
 
     def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = False) -> ArchSpec:
         return self.base.materialize(choices, resolution, proxy)
+
+
+class ProxyFormSpace(PinnedSpace):
+    """A pinned space whose every network is the proxy form a supernet trains, at the supernet's
+    `resolution` (the resolution decision, if any, is then no decision: pin it)."""
+
+    def __init__(self, base: ChoiceSpace, pinned: dict[str, Any], resolution: int):
+        super().__init__(base, pinned)
+        self.resolution = resolution
+
+    def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = True) -> ArchSpec:
+        return self.base.materialize(choices, resolution or self.resolution, proxy=True)

@@ -9,8 +9,12 @@ import pytest
 
 from latency_models.batch import SpaceCost
 from nas.accuracy.estimator import AccuracyPredictor, Encoder, EstimatorError, fit, rank_metrics, supernet_dimensions
+from nas.accuracy.scope import Scope
 from search_spaces import get_space
 from search_spaces.mbv3 import MobileNetV3Space
+
+
+SCOPE = Scope("mbv3", {}, (28,), "proxy", 1, 10, "synthetic", "a known function of the architecture")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,9 @@ def test_fit_ranks_held_out_subnets_and_round_trips(space, tmp_path):
     one_resolution[:, 0] = 0
     macs = np.log(SpaceCost(space)(one_resolution))
     top1 = 0.85 + 0.05 * (macs - macs.min()) / (macs.max() - macs.min())
-    predictor = fit(space, supernet_dimensions(space), choices[:400], top1[:400], steps=1500, info={"note": "test"})
+    predictor = fit(
+        space, supernet_dimensions(space), choices[:400], top1[:400], steps=1500, info={"note": "test"}, scope=SCOPE
+    )
     held_out = rank_metrics(predictor.scorer(space)(choices[400:]), top1[400:])
     assert held_out["kendall_tau"] > 0.8 and held_out["rmse_points"] < 0.5
     path = tmp_path / "predictor.json"
@@ -53,18 +59,45 @@ def test_fit_ranks_held_out_subnets_and_round_trips(space, tmp_path):
     again = AccuracyPredictor.load(path)
     assert np.array_equal(again.scorer(space)(choices), predictor.scorer(space)(choices))
     assert again.info["note"] == "test" and again.info["fit"]["subnets"] == 400
+    assert again.scope == SCOPE
+
+
+def test_a_version_1_file_reads_with_the_scope_its_provenance_gives(space, tmp_path):
+    """nas.fit_accuracy wrote version 1 files without a scope: they score the proxy form of the
+    supernet their provenance names."""
+    rng = np.random.default_rng(0)
+    choices = np.array([space.sample(rng) for _ in range(20)])
+    data = fit(space, supernet_dimensions(space), choices, np.linspace(0.8, 0.9, 20), steps=10, scope=SCOPE).to_dict()
+    del data["scope"]
+    data["schema_version"] = 1
+    data["info"] = {
+        "supernet": {
+            "proxy_resolution": 28,
+            "data": {"name": "fashion-mnist", "channels": 1, "classes": list("abcdefghij")},
+        },
+        "samples": {"val_images": 2000},
+    }
+    scope = AccuracyPredictor.from_dict(data).scope
+    assert (scope.form, scope.resolutions, scope.in_channels, scope.classes) == ("proxy", (28,), 1, 10)
+    del data["info"]["supernet"]
+    with pytest.raises(EstimatorError, match="without its supernet's provenance"):
+        AccuracyPredictor.from_dict(data)
 
 
 def test_refuses_another_space_and_broken_files(space, tmp_path):
     rng = np.random.default_rng(0)
     choices = np.array([space.sample(rng) for _ in range(20)])
-    predictor = fit(space, supernet_dimensions(space), choices, np.linspace(0.8, 0.9, 20), steps=10)
+    predictor = fit(space, supernet_dimensions(space), choices, np.linspace(0.8, 0.9, 20), steps=10, scope=SCOPE)
     with pytest.raises(EstimatorError, match="for space 'mbv3', not 'fbnet'"):
         predictor.encoder(get_space("fbnet"))
     data = predictor.to_dict()
     data["dimensions"][1]["options"] = [0.5]
     with pytest.raises(EstimatorError, match="differs from the space"):
         AccuracyPredictor.from_dict(data).encoder(space)
+    data = predictor.to_dict()
+    data["scope"]["form"] = "sideways"
+    with pytest.raises(EstimatorError, match="malformed"):
+        AccuracyPredictor.from_dict(data)
     bad = tmp_path / "bad.json"
     for text, message in [("{", "not JSON"), (json.dumps({"kind": "x"}), "not an accuracy predictor")]:
         bad.write_text(text)

@@ -1,6 +1,8 @@
-"""`python -m nas.search`: the four files, the budget, determinism, resume, several devices, and
-the one-line exit-2 cases. A synthetic accuracy estimator (top-1 rising with MACs) stands in for
-the bundled one, so these tests do not depend on which supernet fitted the bundled file."""
+"""`python -m nas.search`: the four files, the budget, determinism, resume, several devices, the
+estimators' scopes (the ImageNet default searching deployed networks over its resolutions, a
+proxy estimator pricing the proxy form), and the one-line exit-2 cases. A synthetic proxy-form
+estimator (top-1 rising with MACs) stands in for the bundled Fashion-MNIST one, so these tests do
+not depend on which supernet fitted the bundled file."""
 
 import json
 
@@ -9,7 +11,8 @@ import pytest
 
 from common.cli import run
 from latency_models.device_profiles import known_targets, load_predictor
-from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, fit, supernet_dimensions
+from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
+from nas.accuracy.scope import Scope
 from nas.search import __main__ as search
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
@@ -28,8 +31,15 @@ def estimator(tmp_path_factory) -> str:
     macs = SpaceCost(space)(choices)
     top1 = 0.8 + 0.05 * np.log(macs / macs.min()) / np.log(macs.max() / macs.min())
     path = tmp_path_factory.mktemp("estimator") / "synthetic.json"
-    fit(space, supernet_dimensions(space), choices, top1, steps=200, info={"synthetic": "top-1 from MACs"}).save(path)
+    scope = Scope("mbv3", {}, (28,), "proxy", 1, 10, "synthetic", "top-1 rising with MACs")
+    info = {"synthetic": "top-1 from MACs"}
+    fit(space, supernet_dimensions(space), choices, top1, steps=200, info=info, scope=scope).save(path)
     return str(path)
+
+
+def proxy_form(name: str) -> ArchSpec:
+    """A published model as a proxy-form search prices it: fed the proxy's 28 px, 1 channel, 10 classes."""
+    return zoo.get(name, resolution=28, num_classes=10).with_in_channels(1)
 
 
 def run_search(capsys, *args):
@@ -44,15 +54,21 @@ def without_timing(path):
 
 
 def test_main_job_writes_the_four_files_within_the_mobilenet_v2_budget(estimator, tmp_path, capsys):
+    """A proxy-form estimator: the networks searched and priced are the proxy form it scores, and
+    the default budget is MobileNetV2-1.0 fed that same input."""
     code, _ = run_search(capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK)
     assert code == 0
     folder = tmp_path / "pixel4"
     assert {p.name for p in folder.iterdir()} >= {"arch.json", "pareto.json", "pareto.png", "report.md"}
     result = json.loads((folder / "arch.json").read_text())
     spec = ArchSpec.load(str(folder / "arch.json"))  # arch.json reads as an ArchSpec
-    assert spec.content_hash() == result["spec_hash"] and spec.resolution == 224
+    assert spec.content_hash() == result["spec_hash"] and result["form"] == "proxy"
+    assert (spec.resolution, spec.in_channels, spec.classifier.out_ch) == (28, 1, 10)
+    space = MobileNetV3Space(num_classes=10, in_channels=1)
+    proxy = space.materialize(space.from_values(result["choices"]), resolution=28, proxy=True)
+    assert proxy.content_hash() == spec.content_hash()
     predictor = load_predictor("pixel4")
-    budget = predictor.spec_ms(zoo.get("mobilenet_v2_1.0"))
+    budget = predictor.spec_ms(proxy_form("mobilenet_v2_1.0"))
     assert result["budget_ms"] == pytest.approx(budget)
     assert predictor.spec_ms(spec) == pytest.approx(result["predicted_latency_ms"], rel=1e-4)
     assert result["predicted_latency_ms"] <= budget
@@ -63,7 +79,53 @@ def test_main_job_writes_the_four_files_within_the_mobilenet_v2_budget(estimator
     assert latencies == sorted(latencies) and accuracies == sorted(accuracies)  # non-dominated
     assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (folder / "report.md").read_text()
-    assert "mobilenet_v2_1.0" in report and f"{budget:.2f} ms" in report
+    assert "mobilenet_v2_1.0" in report and f"{budget:.2f} ms" in report and "published top-1" in report
+    assert "mapped" not in json.dumps(result)  # no mapping: nothing is said about ImageNet
+
+
+def test_the_default_imagenet_search_prices_the_deployed_network_it_scores(tmp_path, capsys):
+    """The default estimator: mbv3 at width 1.2, resolution searched over 160..224, priced as
+    that deployed network; the mapped top-1 is reported beside the published models near the
+    budget, which the plot and report place on the same axes."""
+    code, captured = run_search(capsys, "--target=pixel4", "--out", str(tmp_path), *QUICK)
+    assert code == 0
+    result = json.loads((tmp_path / "pixel4" / "arch.json").read_text())
+    spec = ArchSpec.load(str(tmp_path / "pixel4" / "arch.json"))
+    assert result["form"] == "deployed" and result["choices"]["width"] == 1.2
+    assert spec.resolution in (160, 176, 192, 208, 224) and spec.resolution == result["choices"]["resolution"]
+    assert (spec.in_channels, spec.classifier.out_ch) == (3, 1000)
+    predictor = load_predictor("pixel4")
+    assert predictor.spec_ms(spec) == pytest.approx(result["predicted_latency_ms"], rel=1e-4)
+    assert result["budget_ms"] == pytest.approx(predictor.spec_ms(zoo.get("mobilenet_v2_1.0")))
+    mapping = result["estimator"]["mapping"]
+    assert result["mapped_top1"] == pytest.approx(mapping["slope"] * result["estimated_top1"] + mapping["intercept"])
+    comparison = result["published_comparison"]
+    budget = result["budget_ms"]
+    assert comparison["near_budget"] and all(
+        abs(b["predicted_latency_ms"] - budget) <= 0.15 * budget and b["top1_source"] for b in comparison["near_budget"]
+    )
+    best = comparison["best_at_or_under"]
+    assert best["predicted_latency_ms"] <= result["predicted_latency_ms"]
+    assert comparison["gain_points"] == pytest.approx(100 * (result["mapped_top1"] - best["published_top1"]))
+    report = (tmp_path / "pixel4" / "report.md").read_text()
+    assert f"{100 * result['mapped_top1']:.1f}% ± " in report and best["top1_source"] in report
+    assert "ImageNet top-1 (mapped" in captured.out and f"points over {best['name']}" in captured.out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--estimator", "fashion-mnist", "--resolution", "224"], "scores the proxy form at 28 px, not a 224 px input"),
+        (["--width", "1.0"], "scores width 1.2 only, not width 1.0"),
+        (["--form", "proxy"], "scores the deployed form, not the proxy form"),
+        (["--resolution", "144"], "at 160..224 px (step 16), not a 144 px input"),
+        (["--estimator", "fashion-mnist", "--form", "deployed"], "scores the proxy form, not the deployed form"),
+    ],
+)
+def test_asking_an_estimator_outside_its_scope_exits_2_naming_both(tmp_path, capsys, args, message):
+    err = exits_2(capsys, "--target=pixel4", "--out", str(tmp_path), *args)
+    assert message in err and "it scores: mbv3" in err
+    assert not tmp_path.joinpath("pixel4").exists()  # refused before anything is written
 
 
 def test_same_seed_same_search_and_resume_ends_where_an_uninterrupted_search_does(estimator, tmp_path, capsys):
@@ -141,13 +203,15 @@ def test_settings_a_search_cannot_run_with_are_refused():
             SearchSettings(target="pixel4", **bad)
 
 
-def test_the_bundled_estimator_is_the_default_and_carries_its_provenance():
-    predictor = AccuracyPredictor.load(DEFAULT_ESTIMATOR)
+def test_the_bundled_fashion_mnist_estimator_carries_its_provenance_and_scope():
+    predictor = AccuracyPredictor.load(BUNDLED["fashion-mnist"])
     info = predictor.info
     assert info["samples"]["subnets"] >= 1000
     assert info["supernet"]["data"]["name"] == "fashion-mnist"
     assert {"rmse_points", "kendall_tau"} <= set(info["held_out"]) and info["made_by"].startswith("python -m")
-    predictor.encoder(MobileNetV3Space())  # fits the space the search uses
+    scope = predictor.scope
+    assert (scope.form, scope.resolutions, scope.in_channels, scope.classes) == ("proxy", (28,), 1, 10)
+    predictor.encoder(MobileNetV3Space(num_classes=10, in_channels=1))  # fits the space the search uses
 
 
 def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, capsys):
@@ -158,8 +222,8 @@ def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, ca
     code, _ = run_search(capsys, "--target=note10", "--estimator", estimator, "--out", str(tmp_path / "cli"), *QUICK)
     assert code == 0
     generations = []
-    settings = SearchSettings(target="note10", population=16, generations=4)
-    result = search_device(settings, tmp_path / "lib", estimator, lambda s: generations.append(s.evolution.generation))
+    settings = SearchSettings(target="note10", estimator=estimator, population=16, generations=4)
+    result = search_device(settings, tmp_path / "lib", lambda s: generations.append(s.evolution.generation))
     result.write(tmp_path / "lib")
     assert generations == [1, 2, 3, 4]
     ours, theirs = (

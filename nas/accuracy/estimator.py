@@ -7,6 +7,10 @@ scores any candidate in microseconds. The encoding leaves out the dimensions the
 not see (the input resolution: the supernet trains one proxy resolution), so the predictor says
 nothing about them; the search fixes them.
 
+Every estimator declares what it scores (nas.accuracy.scope): an imported one (Once-for-All's
+ImageNet predictor, nas.import_estimator) scores deployed networks at several resolutions; one
+fitted here scores the proxy form its supernet trains.
+
 Fitting is JAX + Optax; prediction is plain numpy (the search scores thousands of candidates a
 call and should not pay a compile). Saved as JSON with its provenance, never pickled.
 """
@@ -27,12 +31,19 @@ import optax
 from common.errors import InputError
 from common.files import check_document, read_json, write_atomic
 from common.stats import kendall_tau
+from nas.accuracy.scope import Scope
 from search_spaces.space import ChoiceSpace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the "scope" block (what it scores); version 1 files are read, their scope inferred
 KIND = "platform-nas/accuracy-predictor"
-BUNDLED = Path(__file__).resolve().parent / "estimators"
-DEFAULT_ESTIMATOR = BUNDLED / "mbv3-fashion-mnist.json"  # the Fashion-MNIST supernet runs/default
+BUNDLED_FOLDER = Path(__file__).resolve().parent / "estimators"
+BUNDLED = {
+    # Once-for-All's ImageNet predictor for its width-1.2 MobileNetV3 supernet (nas.import_estimator)
+    "imagenet": BUNDLED_FOLDER / "ofa-mbv3-w1.2-imagenet.json",
+    # fitted by nas.fit_accuracy on the Fashion-MNIST supernet runs/default
+    "fashion-mnist": BUNDLED_FOLDER / "mbv3-fashion-mnist.json",
+}
+DEFAULT_ESTIMATOR = "imagenet"
 
 
 class EstimatorError(InputError):
@@ -79,15 +90,31 @@ def supernet_dimensions(space: ChoiceSpace, fixed: Sequence[str] = ("resolution"
     return [d.name for d in space.dimensions if d.name not in fixed]
 
 
+def estimator_path(name_or_file: str | Path | None) -> Path:
+    """A bundled estimator's file by name (None: the default), or the file named."""
+    name_or_file = DEFAULT_ESTIMATOR if name_or_file is None else name_or_file
+    if str(name_or_file) in BUNDLED:
+        path = BUNDLED[str(name_or_file)]
+        if not path.exists():
+            raise EstimatorError(f"the bundled estimator {name_or_file!r} is missing ({path}); reinstall the package")
+        return path
+    path = Path(name_or_file)
+    if not path.is_file():
+        raise EstimatorError(f"estimator {name_or_file}: no such file, and not a bundled name ({', '.join(BUNDLED)})")
+    return path
+
+
 @dataclass
 class AccuracyPredictor:
-    """MLP: encoding -> hidden (ReLU) x L -> top-1 (a fraction). `info` is the provenance."""
+    """MLP: encoding -> hidden (ReLU) x L -> top-1 (a fraction). `scope` says what networks it
+    scores (None only while being fitted); `info` is the provenance."""
 
     space_name: str
     dimensions: list[dict[str, Any]]  # name and options of each encoded dimension, in order
     weights: list[tuple[np.ndarray, np.ndarray]]
     mean: float  # the target's mean over the training subnets: the network predicts the offset
     info: dict[str, Any] = field(default_factory=dict)
+    scope: Scope | None = None
 
     def encoder(self, space: ChoiceSpace) -> Encoder:
         """The encoder for `space`, after checking it is the space this predictor was fitted on."""
@@ -116,13 +143,16 @@ class AccuracyPredictor:
         return lambda choices: self.predict_features(encode(choices))
 
     def to_dict(self) -> dict[str, Any]:
+        if self.scope is None:
+            raise ValueError("an estimator is saved with its scope: what it scores")
         return {
             "kind": KIND,
             "schema_version": SCHEMA_VERSION,
             "space": self.space_name,
+            "scope": self.scope.to_dict(),
             "dimensions": self.dimensions,
             "mean": self.mean,
-            "layers": [{"w": w.tolist(), "b": b.tolist()} for w, b in self.weights],
+            "layers": [{"w": _shortest(w), "b": _shortest(b)} for w, b in self.weights],
             "info": self.info,
         }
 
@@ -131,19 +161,58 @@ class AccuracyPredictor:
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "accuracy predictor") -> AccuracyPredictor:
+        if isinstance(data, dict) and data.get("kind") == KIND and data.get("schema_version") == 1:
+            data = {**data, "schema_version": SCHEMA_VERSION, "scope": _version1_scope(data, origin)}
         data = check_document(data, KIND, SCHEMA_VERSION, EstimatorError, origin, "an accuracy predictor")
         try:
             weights = [
                 (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
                 for layer in data["layers"]
             ]
-            return cls(str(data["space"]), list(data["dimensions"]), weights, float(data["mean"]), dict(data["info"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            scope = Scope.from_dict(data["scope"])
+            info = dict(data["info"])
+            return cls(str(data["space"]), list(data["dimensions"]), weights, float(data["mean"]), info, scope)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EstimatorError(f"{origin}: malformed ({exc})") from None
 
     @classmethod
     def load(cls, path: str | Path) -> AccuracyPredictor:
         return cls.from_dict(read_json(path, EstimatorError), str(path))
+
+
+def _shortest(array: np.ndarray) -> list:
+    """Nested lists of the shortest decimals that read back as the same float32 values (half the
+    characters of float64 text)."""
+    if array.ndim == 1:
+        return [float(str(v)) for v in np.asarray(array, dtype=np.float32)]
+    return [_shortest(row) for row in array]
+
+
+def proxy_scope(space_name: str, supernet: dict[str, Any], val_images: int) -> Scope:
+    """What an estimator fitted on a supernet's subnets scores: the proxy form that supernet
+    trains (`supernet` is the "supernet" block of fit_accuracy's provenance)."""
+    data = supernet["data"]
+    args = dict(supernet.get("space_args", {}))
+    return Scope(
+        space=space_name,
+        pinned={},
+        resolutions=(int(supernet["proxy_resolution"]),),
+        form="proxy",
+        in_channels=int(args.pop("in_channels", data["channels"])),
+        classes=int(args.pop("num_classes", len(data["classes"]))),
+        data=f"{data['name']} (first {val_images} test images)",
+        metric="top-1 of the subnet with weights inherited from the supernet, batch norm recalibrated",
+        space_args=args,
+    )
+
+
+def _version1_scope(data: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Version 1 files came from nas.fit_accuracy only: their provenance says what they score."""
+    try:
+        info = data["info"]
+        return proxy_scope(str(data["space"]), info["supernet"], int(info["samples"]["val_images"])).to_dict()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EstimatorError(f"{origin}: a version 1 estimator without its supernet's provenance ({exc})") from None
 
 
 def fit(
@@ -157,6 +226,7 @@ def fit(
     l2: float = 0.1,
     seed: int = 0,
     info: dict[str, Any] | None = None,
+    scope: Scope | None = None,
 ) -> AccuracyPredictor:
     """Full-batch Adam on the mean squared error of the standardised top-1, plus `l2` times the
     squared weights: a few hundred subnets are enough for an unregularised MLP to memorise them
@@ -208,7 +278,7 @@ def fit(
     *hidden_layers, (w_out, b_out) = params
     params = [*hidden_layers, (w_out * scale, b_out * scale)]
     weights = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in params]
-    return AccuracyPredictor(space.name, dims, weights, mean, meta)
+    return AccuracyPredictor(space.name, dims, weights, mean, meta, scope)
 
 
 def rank_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from common.errors import InputError
 from common.files import write_atomic
-from nas.accuracy.estimator import AccuracyPredictor, fit, rank_metrics
+from nas.accuracy.estimator import AccuracyPredictor, fit, proxy_scope, rank_metrics
 from nas.training.evaluation import open_evaluator
 from nas.training.run import Run
 
@@ -143,6 +143,7 @@ def fit_held_out(
     info = {**info, "samples": {**info["samples"], "top1_range": [float(top1.min()), float(top1.max())]}}
     l2, tried = choose_l2(space, names, choices[train], top1[train], steps, seed)
     info["l2_selection"] = tried
-    predictor = fit(space, names, choices[train], top1[train], steps=steps, l2=l2, seed=seed, info=info)
+    scope = proxy_scope(space.name, info["supernet"], info["samples"]["val_images"])
+    predictor = fit(space, names, choices[train], top1[train], steps=steps, l2=l2, seed=seed, info=info, scope=scope)
     predictor.info["held_out"] = rank_metrics(predictor.scorer(space)(choices[test]), top1[test])
     return predictor, len(train), len(test)

@@ -1,21 +1,28 @@
 """`python -m nas.search --target=DEVICE`: the most accurate architecture within a latency budget.
 
   python -m nas.search --target=pixel4                          # budget: MobileNetV2-1.0 on pixel4
+  python -m nas.search --target=note10 --latency-ms 25          # Once-for-All's tutorial setting
   python -m nas.search --target=pixel4,note10 --latency-ms 20   # one architecture per device
-  python -m nas.search --target=pixel4 --supernet runs/default  # re-score the finalists for real
+  python -m nas.search --target=pixel4 --estimator fashion-mnist --supernet runs/default
 
 Per device: the device's latency predictor prices every candidate (exactly, in batches, from
-latency_models.batch); the accuracy estimator (an MLP fitted on supernet-evaluated subnets,
-nas.fit_accuracy; one for Fashion-MNIST ships with the package) scores it. Two searches run side
-by side from the same seed: aging evolution for the most accurate network within the budget, and
-NSGA-II for the front of accuracy against latency under the same budget. The budget is a filter
-around both, not code inside them. After every generation the state is saved, so a killed search
-continues with --resume and ends where an uninterrupted one would.
+latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
+same seed: aging evolution for the most accurate network within the budget, and NSGA-II for the
+front of accuracy against latency under the same budget. The budget is a filter around both, not
+code inside them. After every generation the state is saved, so a killed search continues with
+--resume and ends where an uninterrupted one would.
 
-The supernet (and so the estimator) sees one proxy resolution; the input resolution the network
-is deployed at is therefore not searched but fixed (--resolution), and the network is priced at
-that resolution with 3 input channels and 1000 classes, the shape of the published models and
-of the latency tables.
+Estimators (--estimator NAME or a JSON file) declare what they score, and the search prices
+exactly those networks:
+  imagenet       (default) Once-for-All's ImageNet predictor: mbv3 at width 1.2, deployed form,
+                 224 px input by default searched over 128..224, 1000 classes. Its raw score
+                 (top-1 with weights inherited from Once-for-All's supernet) is also mapped onto
+                 the top-1 Once-for-All's fine-tuned networks measured, with that mapping's error,
+                 and the choice is set beside the published models near the budget.
+  fashion-mnist  fitted on this project's Fashion-MNIST supernet (nas.fit_accuracy): the proxy
+                 form that supernet trains (28 px, 1 channel, 10 classes), the network nas.export
+                 exports; the default budget is MobileNetV2-1.0 fed that same input.
+Asking an estimator for another width, resolution or form exits 2 naming both.
 
 Writes OUT/DEVICE/arch.json (the ArchSpec with its predicted latency, estimated accuracy, MACs,
 params, device profile, predictor and estimator provenance, seed), pareto.json, pareto.png and
@@ -34,8 +41,11 @@ from rich.table import Table
 from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run
 from latency_models.device_profiles import known_targets
 from latency_models.options import add_precision
+from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
+from nas.accuracy.scope import FORMS
 from nas.options import add_supernet
 from nas.search.device_search import DeviceSearch, SearchSettings, prepare_searches, run_search
+from nas.search.report import top1_text
 
 PROG = "python -m nas.search"
 
@@ -48,14 +58,19 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--space", default=d.space, help=f"search space (default: {d.space})")
     add_precision(p, "deployed precision")
     p.add_argument(
-        "--resolution", type=int, default=d.resolution, help=f"input resolution deployed at (default: {d.resolution})"
+        "--estimator",
+        help=f"accuracy estimator: a bundled name ({', '.join(BUNDLED)}) or a JSON file (default: {DEFAULT_ESTIMATOR})",
     )
+    p.add_argument(
+        "--resolution", type=positive_int, help="input resolution (default: every one the estimator scores is searched)"
+    )
+    p.add_argument("--width", type=positive_float, help="width multiplier (default: the estimator's, else searched)")
+    p.add_argument("--form", choices=FORMS, help="network form priced and scored (default: the estimator's)")
     p.add_argument(
         "--population", type=int_at_least(4), default=d.population, help=f"population of each search ({d.population})"
     )
     p.add_argument("--generations", type=positive_int, default=d.generations, help=f"generations ({d.generations})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"the same seed gives the same search (default: {d.seed})")
-    p.add_argument("--estimator", help="accuracy predictor JSON (default: the bundled Fashion-MNIST one)")
     add_supernet(p, required=False, purpose="re-score the finalists with it")
     p.add_argument("--out", default="search-out", help="output folder; one subfolder per device (search-out)")
     p.add_argument("--resume", action="store_true", help="continue the searches saved in --out")
@@ -104,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings(args)
     outs = {s.target: Path(args.out) / s.target for s in settings}
-    prepared = prepare_searches(settings, list(outs.values()), args.estimator)
+    prepared = prepare_searches(settings, list(outs.values()))
     searches = dict(zip(outs, prepared))
     results = _run_all(searches, outs)
     _print_summary(args, results, outs)
@@ -112,28 +127,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_summary(args, results: dict[str, dict], outs: dict[str, Path]) -> None:
-    title = f"{args.space} at {args.resolution} px, {args.precision}, seed {args.seed}"
+    first = next(iter(results.values()))
+    mapped = "mapped_top1" in first
+    title = f"{args.space}, {first['form']} form, {args.precision}, seed {args.seed}"
     if args.supernet:
         title += " (top-1: estimated / on the supernet)"
     table = Table(title=title)
-    for column in ("device", "budget (ms)", "latency (ms)", "est. top-1", "MMACs", "params (M)"):
+    top1_column = "ImageNet top-1 (mapped ± error, raw)" if mapped else "est. top-1"
+    for column in ("device", "budget (ms)", "latency (ms)", "px", top1_column, "MMACs", "params (M)"):
         table.add_column(column, justify="left" if column == "device" else "right")
     for target, r in results.items():
-        top1 = f"{100 * r['estimated_top1']:.2f}%"
+        top1 = top1_text(r)
         if "supernet_top1" in r:
             top1 += f" / {100 * r['supernet_top1']:.2f}%"
-        table.add_row(
-            target,
-            f"{r['budget_ms']:.2f}",
-            f"{r['predicted_latency_ms']:.2f}",
-            top1,
-            f"{r['macs'] / 1e6:.1f}",
-            f"{r['params'] / 1e6:.2f}",
-        )
-    Console().print(table)
+        row = [target, f"{r['budget_ms']:.2f}", f"{r['predicted_latency_ms']:.2f}", str(r["resolution"]), top1]
+        table.add_row(*row, f"{r['macs'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}")
+    Console(width=None if Console().is_terminal else 120).print(table)
+    for target, r in results.items():
+        if mapped:
+            print(f"{target}: {_against_published(r)}")
     for target, r in results.items():
         budget = f"budget {r['budget_ms']:.2f} ms = {r['budget_source']}; " if args.latency_ms is None else ""
         print(f"{target}: {budget}wrote {outs[target]}/", file=sys.stderr)
+    if mapped:
+        print(
+            f"ImageNet top-1: {first['estimator']['mapped_top1_is']}, mapped from the raw estimate "
+            f"({first['estimator']['estimated_top1_is']}); see report.md.",
+            file=sys.stderr,
+        )
+
+
+def _against_published(result: dict) -> str:
+    comparison = result["published_comparison"]
+    best = comparison["best_at_or_under"]
+    if best is None:
+        return f"no published model within ±{comparison['window']:.0%} of the budget is as fast"
+    return (
+        f"{comparison['gain_points']:+.1f} points over {best['name']} ({100 * best['published_top1']:.1f}% published, "
+        f"{best['predicted_latency_ms']:.2f} ms), the best published model within ±{comparison['window']:.0%} of the "
+        "budget at or under the choice's latency"
+    )
 
 
 def cli() -> None:

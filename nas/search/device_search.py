@@ -2,12 +2,16 @@
 (or, for several devices checked before any runs, `prepare_searches` then `run_search` each) out
 to a `SearchResult` that writes arch.json, pareto.json, pareto.png and report.md.
 
-The device's latency predictor prices every candidate (exactly, in batches, from
-latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
-same seed: aging evolution for the most accurate network within the budget, and NSGA-II for the
-front of accuracy against latency under the same budget. The budget is a filter around both, not
-code inside them. After every generation the state is saved, so a killed search continues and
-ends where an uninterrupted one would.
+The accuracy estimator declares what it scores (nas.accuracy.scope): the space, the dimensions it
+holds fixed, the resolutions, the form of the network (deployed, or the proxy a supernet trains)
+and its input; the search runs over exactly those networks, and the device's latency predictor
+prices each of them as that same network (exactly, in batches, from latency_models.batch). What
+is asked of the estimator beyond its scope (another width, resolution or form) is refused.
+
+Two searches run side by side from the same seed: aging evolution for the most accurate network
+within the budget, and NSGA-II for the front of accuracy against latency under the same budget.
+The budget is a filter around both, not code inside them. After every generation the state is
+saved, so a killed search continues and ends where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -28,19 +32,23 @@ from common.files import write_atomic
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
 from latency_models.options import DEFAULT_PRECISION
-from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
+from nas.accuracy.estimator import AccuracyPredictor, estimator_path
+from nas.accuracy.scope import Scope, ScopeMismatch
 from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
 from nas.search.report import markdown, plot_front
 from nas.training.evaluation import open_evaluator
 from nas.training.run import Run
 from search_spaces import zoo
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.graph import count_macs, count_params
 from search_spaces.mbv3 import RESOLUTIONS, MobileNetV3Space
-from search_spaces.space import PinnedSpace
+from search_spaces.space import PinnedSpace, ProxyFormSpace
 
 SEARCH_RESULT_KIND = "platform-nas/search-result"  # arch.json: a spec with what the search knows of it
 STATE = "search-state.json"
 BASELINE = "mobilenet_v2_1.0"
+BASELINE_RESOLUTION = 224  # the budget's network in the deployed form: as published
+NEAR_BUDGET = 0.15  # published models within this fraction of the budget are compared with the choice
 SPACES = ("mbv3",)
 RESCORE = 16  # finalists re-scored with the supernet: the best by estimate (about 3 s each on one core)
 
@@ -57,10 +65,13 @@ class SearchSettings:
     target: str
     precision: str = DEFAULT_PRECISION
     space: str = "mbv3"
-    resolution: int = 224  # deployed at; the estimator sees one proxy resolution, so it is not searched
-    latency_ms: float | None = None  # None: the device's predicted latency of BASELINE
-    population: int = 100
-    generations: int = 30
+    estimator: str | None = None  # a bundled estimator's name or a file; None: the default (imagenet)
+    resolution: int | None = None  # None: every resolution the estimator scores is searched
+    width: float | None = None  # None: the estimator's, or searched where it scores several
+    form: str | None = None  # "deployed" or "proxy"; None: the estimator's
+    latency_ms: float | None = None  # None: the device's predicted latency of BASELINE in the same form
+    population: int = 200  # with 50 generations, about 6k distinct candidates scored (about 10 s here)
+    generations: int = 50
     seed: int = 0
     supernet: str | None = None  # a trained supernet's run folder: re-score the finalists on it
     resume: bool = False
@@ -99,32 +110,52 @@ class SearchResult:
         write_atomic(out / "report.md", markdown(self.arch, self.front, self.baselines))
 
 
-def search_space(settings: SearchSettings) -> PinnedSpace:
-    """The space searched: resolution pinned to the deployed one."""
+def load_estimator(settings: SearchSettings) -> tuple[AccuracyPredictor, Path]:
+    """The estimator the settings name (default: the bundled ImageNet one)."""
+    path = estimator_path(settings.estimator)
+    return AccuracyPredictor.load(path), path
+
+
+def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> PinnedSpace:
+    """The networks searched: the estimator's scope, narrowed by what the settings ask (a width,
+    a resolution); asking for anything outside the scope is refused, naming both."""
+    scope = estimator.scope
+    name = settings.estimator or "imagenet"
     if settings.space not in SPACES:
         raise SearchError(f"no accuracy estimator for {settings.space!r} (spaces with one: {', '.join(SPACES)})")
-    if settings.resolution not in RESOLUTIONS:
-        raise SearchError(f"resolution {settings.resolution}: not one of {list(RESOLUTIONS)}")
-    return PinnedSpace(MobileNetV3Space(), {"resolution": settings.resolution})
-
-
-def load_estimator(path: str | Path | None, space: PinnedSpace) -> tuple[AccuracyPredictor, Path]:
-    """The estimator at `path` (default: the bundled one), checked to score `space`."""
-    if path is None and not DEFAULT_ESTIMATOR.exists():
-        raise SearchError(
-            f"the bundled accuracy estimator is missing ({DEFAULT_ESTIMATOR}); reinstall, or name another estimator"
-        )
-    path = Path(path) if path is not None else DEFAULT_ESTIMATOR
-    estimator = AccuracyPredictor.load(path)
+    try:
+        scope.check(settings.space, settings.width, settings.resolution, settings.form)
+    except ScopeMismatch as exc:
+        raise SearchError(f"estimator {name} {exc} (it scores: {scope.describe()})") from None
+    pinned = dict(scope.pinned)
+    if settings.width is not None:
+        pinned["width"] = settings.width
+    shape = {"num_classes": scope.classes, "in_channels": scope.in_channels, **scope.space_args}
+    if scope.form == "proxy":  # the proxy's input is the supernet's: the resolution is no decision
+        base = MobileNetV3Space(**shape)
+        space: PinnedSpace = ProxyFormSpace(base, {**pinned, "resolution": RESOLUTIONS[0]}, scope.resolutions[0])
+    else:
+        resolutions = (settings.resolution,) if settings.resolution else scope.resolutions
+        if not set(resolutions) <= set(RESOLUTIONS):
+            raise SearchError(f"the {settings.space} space has no {sorted(set(resolutions) - set(RESOLUTIONS))} px")
+        space = PinnedSpace(MobileNetV3Space(**shape, resolutions=scope.resolutions), pinned)
+        if settings.resolution:
+            space = PinnedSpace(space.base, {**pinned, "resolution": settings.resolution})
     try:
         estimator.encoder(space)
     except ValueError as exc:
-        raise SearchError(str(exc)) from None
-    return estimator, path
+        raise SearchError(f"estimator {name}: {exc}") from None
+    return space
 
 
-def check_supernet(supernet: str, space: PinnedSpace, space_name: str) -> None:
-    """A supernet that re-scores the finalists must be over the whole searched space."""
+def check_supernet(supernet: str, space: PinnedSpace, space_name: str, scope: Scope) -> None:
+    """A supernet that re-scores the finalists must be over the whole searched space, and the
+    estimator must score the networks that supernet trains."""
+    if scope.form != "proxy":
+        raise SearchError(
+            f"--supernet re-scores with a supernet's proxy networks: use an estimator fitted on it (this one "
+            f"scores {scope.describe()})"
+        )
     run_folder = Run.open(supernet)
     theirs = [(d.name, d.options) for d in run_folder.config.supernet.build_space().dimensions]
     run_folder.close()
@@ -148,24 +179,39 @@ class DeviceSearch:
         self.macs, self.params = SpaceCost(space, "macs"), SpaceCost(space, "params")
         self.accuracy = estimator.scorer(space)
         self.estimator, self.estimator_path = estimator, estimator_path
+        self.scope = estimator.scope
         if settings.latency_ms is not None:
             self.budget, self.budget_source = settings.latency_ms, "given with --latency-ms"
         else:
-            baseline = zoo.get(BASELINE, resolution=settings.resolution)
+            baseline = self.published_form(BASELINE)
             self.budget = self.predictor.spec_ms(baseline, settings.precision)
-            self.budget_source = f"{BASELINE} at {settings.resolution} px on {target}, predicted"
+            form = "" if self.scope.form == "deployed" else f", {self.form_text()}"
+            self.budget_source = f"{BASELINE} at {baseline.resolution} px{form} on {target}, predicted"
         dims = space.dimensions
         self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
         if self.budget < fastest:
             raise SearchError(
-                f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} at "
-                f"{settings.resolution} px ({fastest:.2f} ms, every choice at its smallest)"
+                f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} "
+                f"scored by the estimator ({fastest:.2f} ms, every choice at its smallest)"
             )
         self.constraints = [Budget("latency", self.latency, self.budget)]
         common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
         self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
         self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
+
+    def form_text(self) -> str:
+        scope = self.scope
+        return f"{scope.resolutions[0]} px, {scope.in_channels} channel(s), {scope.classes} classes"
+
+    def published_form(self, name: str) -> ArchSpec:
+        """A published model as the networks searched are priced: as published in the deployed
+        form; fed the proxy's input (resolution, channels, classes) in the proxy form (the zoo's
+        models have no proxy of their own, so their layers stay as published)."""
+        if self.scope.form == "deployed":
+            return zoo.get(name, resolution=BASELINE_RESOLUTION if name == BASELINE else None)
+        spec = zoo.get(name, resolution=self.scope.resolutions[0], num_classes=self.scope.classes)
+        return spec.with_in_channels(self.scope.in_channels)
 
     def _smallest_option(self, i, dim) -> int:
         if i in self.space.pinned:
@@ -180,6 +226,8 @@ class DeviceSearch:
             "precision": a.precision,
             "space": a.space,
             "resolution": a.resolution,
+            "width": a.width,
+            "form": self.scope.form,
             "budget_ms": round(self.budget, 6),
             "population": a.population,
             "seed": a.seed,
@@ -213,11 +261,13 @@ class DeviceSearch:
         batch = np.array(choices)
         latency, top1 = self.latency(batch), self.accuracy(batch)
         macs, params = self.macs(batch), self.params(batch)
+        mapping = self.scope.mapping
         return [
             {
                 "choices": self.space.values(c),
                 "predicted_latency_ms": float(latency[i]),
                 "estimated_top1": float(top1[i]),
+                **({"mapped_top1": float(mapping(top1[i]))} if mapping else {}),
                 "macs": int(round(macs[i])),
                 "params": int(round(params[i])),
                 "_choices": c,
@@ -236,9 +286,13 @@ class DeviceSearch:
         return sorted(front, key=lambda d: d["predicted_latency_ms"])
 
     def baselines(self) -> list[dict[str, Any]]:
+        """Every published model priced on the device in the searched networks' form, with its
+        published ImageNet top-1 where that is what the estimator is about."""
+        imagenet = self.scope.form == "deployed" and self.scope.classes == 1000
         out = []
         for name in zoo.names():
-            spec = zoo.get(name)
+            spec = self.published_form(name)
+            published = zoo.published_top1(name) if imagenet else None
             out.append(
                 {
                     "name": name,
@@ -246,6 +300,7 @@ class DeviceSearch:
                     "predicted_latency_ms": self.predictor.spec_ms(spec, self.settings.precision),
                     "macs": count_macs(spec),
                     "params": count_params(spec),
+                    **({"published_top1": published[0] / 100, "top1_source": published[1]} if published else {}),
                 }
             )
         return out
@@ -303,28 +358,23 @@ def run_search(
     return _finish(search, round(spent + time.perf_counter() - began, 2))
 
 
-def prepare_searches(
-    settings: list[SearchSettings], outs: list[Path], estimator_path: str | Path | None = None
-) -> list[tuple[DeviceSearch, float]]:
-    """Every device's search ready to run, each restored from its `out` when resuming: the space
-    (shared by the devices), the estimator (default: the bundled one) and the supernet are
+def prepare_searches(settings: list[SearchSettings], outs: list[Path]) -> list[tuple[DeviceSearch, float]]:
+    """Every device's search ready to run, each restored from its `out` when resuming: the
+    estimator, the space (shared by the devices: they differ in target only) and the supernet are
     checked once, and every input problem is found before any search runs."""
-    space = search_space(settings[0])
-    estimator, path = load_estimator(estimator_path, space)
+    estimator, path = load_estimator(settings[0])
+    space = search_space(settings[0], estimator)
     if settings[0].supernet:
-        check_supernet(settings[0].supernet, space, settings[0].space)
+        check_supernet(settings[0].supernet, space, settings[0].space, estimator.scope)
     return [prepare(s, space, estimator, path, out) for s, out in zip(settings, outs)]
 
 
 def search_device(
-    settings: SearchSettings,
-    out: Path,
-    estimator_path: str | Path | None = None,
-    on_generation: Callable[[DeviceSearch], None] = lambda s: None,
+    settings: SearchSettings, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
 ) -> SearchResult:
     """One device's whole search in one call, its state in `out`; the result's `write(out)` puts
     arch.json, pareto.json, pareto.png and report.md beside it."""
-    [(search, spent)] = prepare_searches([settings], [out], estimator_path)
+    [(search, spent)] = prepare_searches([settings], [out])
     return run_search(search, spent, out, on_generation)
 
 
@@ -337,20 +387,22 @@ def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
         finalists = sorted(described, key=lambda d: -d["estimated_top1"])[:RESCORE]
         rescore(finalists, settings.supernet, search.estimator)
         best = max(finalists, key=lambda d: (d["supernet_top1"], d["estimated_top1"]))
-    spec = search.space.materialize(best["_choices"], resolution=settings.resolution)
+    spec = search.space.materialize(best["_choices"])
     spec = dataclasses.replace(spec, name=f"{settings.space}-{search.target}-{search.budget:.1f}ms")
     info = search.predictor.metadata
-    estimator = search.estimator.info
+    scope = search.scope
     result = {
         "kind": SEARCH_RESULT_KIND,
-        "schema_version": 1,
+        "schema_version": 2,
         "spec": spec.to_dict(),
         "spec_hash": spec.content_hash(),
         "space": settings.space,
+        "form": scope.form,
         "choices": best["choices"],
-        "resolution": settings.resolution,
+        "resolution": spec.resolution,
         "predicted_latency_ms": best["predicted_latency_ms"],
         "estimated_top1": best["estimated_top1"],
+        **({"mapped_top1": best["mapped_top1"]} if "mapped_top1" in best else {}),
         **({"supernet_top1": best["supernet_top1"]} if "supernet_top1" in best else {}),
         "macs": best["macs"],
         "params": best["params"],
@@ -366,10 +418,13 @@ def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
             "predictor_sha256": search.predictor_sha256,
         },
         "estimator": {
+            "name": settings.estimator or "imagenet",
             "file": str(search.estimator_path),
             "sha256": search.estimator_sha256,
-            "data": estimator.get("supernet", {}).get("data", {}).get("name", "?"),
-            "summary": _estimator_summary(estimator),
+            "scores": scope.describe(),
+            "estimated_top1_is": scope.metric,
+            **({"mapped_top1_is": scope.mapping.to, "mapping": _mapping_summary(scope)} if scope.mapping else {}),
+            "summary": _estimator_summary(search.estimator.info, scope),
         },
         "search": {
             "population": settings.population,
@@ -378,15 +433,55 @@ def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
             "seconds": seconds,
         },
     }
+    baselines = search.baselines()
+    if scope.mapping is not None:
+        result["published_comparison"] = compare_published(result, baselines, scope.mapping.loo_rmse_points)
     public = [{k: v for k, v in d.items() if k != "_choices"} for d in front]
-    return SearchResult(result, public, search.baselines())
+    return SearchResult(result, public, baselines)
 
 
-def _estimator_summary(info: dict[str, Any]) -> str:
+def compare_published(result: dict[str, Any], baselines: list[dict], error_points: float) -> dict[str, Any]:
+    """The published models whose predicted latency lies within NEAR_BUDGET of the budget, and
+    the choice's mapped top-1 against the best of them at or under its own latency."""
+    budget, latency = result["budget_ms"], result["predicted_latency_ms"]
+    near = sorted(
+        (
+            b
+            for b in baselines
+            if "published_top1" in b and abs(b["predicted_latency_ms"] - budget) <= NEAR_BUDGET * budget
+        ),
+        key=lambda b: b["predicted_latency_ms"],
+    )
+    under = [b for b in near if b["predicted_latency_ms"] <= latency]
+    best = max(under, key=lambda b: b["published_top1"]) if under else None
+    return {
+        "window": NEAR_BUDGET,
+        "near_budget": near,
+        "best_at_or_under": best,
+        "gain_points": 100 * (result["mapped_top1"] - best["published_top1"]) if best else None,
+        "error_points": error_points,
+    }
+
+
+def _mapping_summary(scope: Scope) -> dict[str, Any]:
+    m = scope.mapping
+    return {
+        "slope": m.slope,
+        "intercept": m.intercept,
+        "leave_one_out_rmse_points": m.loo_rmse_points,
+        "leave_one_out_max_points": m.loo_max_points,
+        "networks": len(m.fitted_on),
+        "raw_range": list(m.raw_range),
+        "source": m.source,
+    }
+
+
+def _estimator_summary(info: dict[str, Any], scope: Scope) -> str:
+    if scope.form == "deployed":
+        return f"{scope.metric}; {info.get('source', '')}."
     held = info.get("held_out", {})
     samples = info.get("samples", {})
-    supernet = info.get("supernet", {})
-    data = supernet.get("data", {}).get("name", "?")
+    data = info.get("supernet", {}).get("data", {}).get("name", "?")
     rmse, tau = held.get("rmse_points", float("nan")), held.get("kendall_tau", float("nan"))
     return (
         f"MLP fitted on {info.get('fit', {}).get('subnets', '?')} subnets of a supernet trained on {data} "
