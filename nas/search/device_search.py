@@ -110,6 +110,17 @@ class SearchResult:
         write_atomic(out / "report.md", markdown(self.arch, self.front, self.baselines))
 
 
+def published_form(name: str, scope: Scope) -> ArchSpec:
+    """A published model as the networks an estimator scores are priced: as published in the
+    deployed form (MobileNetV2-1.0, the default budget, at 224 px); fed the proxy's input
+    (resolution, channels, classes) in the proxy form. The zoo's models have no proxy of their
+    own, so their layers stay as published."""
+    if scope.form == "deployed":
+        return zoo.get(name, resolution=BASELINE_RESOLUTION if name == BASELINE else None)
+    spec = zoo.get(name, resolution=scope.resolutions[0], num_classes=scope.classes)
+    return spec.with_in_channels(scope.in_channels)
+
+
 def load_estimator(settings: SearchSettings) -> tuple[AccuracyPredictor, Path]:
     """The estimator the settings name (default: the bundled ImageNet one)."""
     path = estimator_path(settings.estimator)
@@ -205,13 +216,7 @@ class DeviceSearch:
         return f"{scope.resolutions[0]} px, {scope.in_channels} channel(s), {scope.classes} classes"
 
     def published_form(self, name: str) -> ArchSpec:
-        """A published model as the networks searched are priced: as published in the deployed
-        form; fed the proxy's input (resolution, channels, classes) in the proxy form (the zoo's
-        models have no proxy of their own, so their layers stay as published)."""
-        if self.scope.form == "deployed":
-            return zoo.get(name, resolution=BASELINE_RESOLUTION if name == BASELINE else None)
-        spec = zoo.get(name, resolution=self.scope.resolutions[0], num_classes=self.scope.classes)
-        return spec.with_in_channels(self.scope.in_channels)
+        return published_form(name, self.scope)
 
     def _smallest_option(self, i, dim) -> int:
         if i in self.space.pinned:
