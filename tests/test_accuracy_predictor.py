@@ -13,7 +13,6 @@ from nas.accuracy.scope import Scope
 from search_spaces import get_space
 from search_spaces.mbv3 import MobileNetV3Space
 
-
 SCOPE = Scope("mbv3", {}, (28,), "proxy", 1, 10, "synthetic", "a known function of the architecture")
 
 

@@ -9,7 +9,13 @@ import sys
 import numpy as np
 import pytest
 
+from latency_models.batch import SpaceCost
+from latency_models.device_profiles import load_predictor
+from nas.accuracy.estimator import fit, proxy_scope, supernet_dimensions
+from nas.export.extract import extract
+from nas.search.device_search import SearchSettings, search_device
 from nas.supernet.supernet import Layout
+from nas.training.run import Run
 from search_spaces import get_space
 from tests.test_cli import assert_one_line_error
 from tests.test_train import REPO
@@ -26,7 +32,6 @@ def export(args, env):
 @pytest.fixture(scope="module")
 def searched(trained_tiny, tmp_path_factory):
     """A deployable spec of the tiny supernet (224 px, RGB, 1000 classes), as a search writes."""
-    from nas.training.run import Run
 
     run, _ = trained_tiny
     layout = Layout(Run.open(run).config.supernet)
@@ -177,3 +182,27 @@ def test_tensorflow_crosscheck_agrees_with_the_emitter(trained_tiny, searched, t
     else:
         assert precision == "fp32"
         assert diff <= 1e-4 and agree == images
+
+
+def test_a_search_with_a_supernets_estimator_prices_the_network_export_exports(trained_tiny, tmp_path):
+    """The own-supernet path: an estimator fitted on a supernet declares that supernet's proxy form,
+    and the search prices exactly the network nas.export then exports from the supernet."""
+    run, _ = trained_tiny
+    config = Run.open(run).config
+    space = config.supernet.build_space()
+    choices = np.array([space.sample(np.random.default_rng(i)) for i in range(64)])
+    top1 = 0.5 + 0.4 * SpaceCost(space)(choices) / SpaceCost(space)(choices).max()  # synthetic: rises with MACs
+    supernet = {
+        "proxy_resolution": config.supernet.resolution,
+        "space_args": config.supernet.space_args,
+        "data": config.data,
+    }
+    scope = proxy_scope(space.name, supernet, 32)
+    path = tmp_path / "estimator.json"
+    fit(space, supernet_dimensions(space), choices, top1, steps=50, scope=scope).save(path)
+    settings = SearchSettings(target="pixel4", estimator=str(path), latency_ms=50.0, population=8, generations=2)
+    search_device(settings, tmp_path / "search").write(tmp_path / "search")
+    arch = json.loads((tmp_path / "search" / "arch.json").read_text())
+    exported = extract(str(run), str(tmp_path / "search" / "arch.json"), calib_images=32).spec
+    assert exported.content_hash() == arch["spec_hash"] and arch["form"] == "proxy"
+    assert load_predictor("pixel4").spec_ms(exported) == pytest.approx(arch["predicted_latency_ms"], rel=1e-4)
