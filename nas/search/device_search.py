@@ -32,7 +32,7 @@ from common.files import write_atomic
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
 from latency_models.options import DEFAULT_PRECISION
-from nas.accuracy.estimator import AccuracyPredictor, estimator_path
+from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
 from nas.accuracy.scope import Scope, ScopeMismatch
 from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
 from nas.search.report import markdown, plot_front
@@ -131,7 +131,7 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
     """The networks searched: the estimator's scope, narrowed by what the settings ask (a width,
     a resolution); asking for anything outside the scope is refused, naming both."""
     scope = estimator.scope
-    name = settings.estimator or "imagenet"
+    name = settings.estimator or DEFAULT_ESTIMATOR
     if settings.space not in SPACES:
         raise SearchError(f"no accuracy estimator for {settings.space!r} (spaces with one: {', '.join(SPACES)})")
     try:
@@ -142,19 +142,16 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
     if settings.width is not None:
         pinned["width"] = settings.width
     shape = {"num_classes": scope.classes, "in_channels": scope.in_channels, **scope.space_args}
-    if scope.form == "proxy":  # the proxy's input is the supernet's: the resolution is no decision
-        base = MobileNetV3Space(**shape)
-        space: PinnedSpace = ProxyFormSpace(base, {**pinned, "resolution": RESOLUTIONS[0]}, scope.resolutions[0])
-    else:
-        resolutions = (settings.resolution,) if settings.resolution else scope.resolutions
-        if not set(resolutions) <= set(RESOLUTIONS):
-            raise SearchError(f"the {settings.space} space has no {sorted(set(resolutions) - set(RESOLUTIONS))} px")
-        space = PinnedSpace(MobileNetV3Space(**shape, resolutions=scope.resolutions), pinned)
-        if settings.resolution:
-            space = PinnedSpace(space.base, {**pinned, "resolution": settings.resolution})
     try:
+        if scope.form == "proxy":  # the proxy's input is the supernet's: the resolution is no decision
+            pinned["resolution"] = RESOLUTIONS[0]
+            space: PinnedSpace = ProxyFormSpace(MobileNetV3Space(**shape), pinned, scope.resolutions[0])
+        else:
+            if settings.resolution is not None:
+                pinned["resolution"] = settings.resolution
+            space = PinnedSpace(MobileNetV3Space(**shape, resolutions=scope.resolutions), pinned)
         estimator.encoder(space)
-    except ValueError as exc:
+    except ValueError as exc:  # a width the space lacks, resolutions it lacks, another encoding
         raise SearchError(f"estimator {name}: {exc}") from None
     return space
 
@@ -423,7 +420,7 @@ def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
             "predictor_sha256": search.predictor_sha256,
         },
         "estimator": {
-            "name": settings.estimator or "imagenet",
+            "name": settings.estimator or DEFAULT_ESTIMATOR,
             "file": str(search.estimator_path),
             "sha256": search.estimator_sha256,
             "scores": scope.describe(),
