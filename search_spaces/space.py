@@ -265,3 +265,7 @@ class ProxyFormSpace(PinnedSpace):
 
     def materialize(self, choices: Choices, resolution: int | None = None, proxy: bool = True) -> ArchSpec:
         return self.base.materialize(choices, resolution or self.resolution, proxy=True)
+
+    def values(self, choices: Choices) -> dict[str, Any]:
+        """Without the resolution decision: it does not decide the proxy's input."""
+        return {k: v for k, v in super().values(choices).items() if k != "resolution"}

@@ -193,8 +193,14 @@ class DeviceSearch:
         else:
             baseline = self.published_form(BASELINE)
             self.budget = self.predictor.spec_ms(baseline, settings.precision)
-            form = "" if self.scope.form == "deployed" else f", {self.form_text()}"
-            self.budget_source = f"{BASELINE} at {baseline.resolution} px{form} on {target}, predicted"
+            scope = self.scope
+            fed = (
+                f"at {baseline.resolution} px"
+                if scope.form == "deployed"
+                else f"fed the proxy's input ({baseline.resolution} px, {scope.in_channels} channel(s), "
+                f"{scope.classes} classes)"
+            )
+            self.budget_source = f"{BASELINE} {fed} on {target}, predicted"
         dims = space.dimensions
         self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
@@ -207,10 +213,6 @@ class DeviceSearch:
         common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
         self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
         self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
-
-    def form_text(self) -> str:
-        scope = self.scope
-        return f"{scope.resolutions[0]} px, {scope.in_channels} channel(s), {scope.classes} classes"
 
     def published_form(self, name: str) -> ArchSpec:
         return published_form(name, self.scope)
