@@ -11,9 +11,11 @@ import pytest
 
 from common.cli import run
 from latency_models.device_profiles import known_targets, load_predictor
+from latency_models.importers import import_ofa
 from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
 from nas.accuracy.scope import Scope
 from nas.search import __main__ as search
+from nas.search.device_search import SearchError, SearchSettings, search_device
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space
@@ -196,8 +198,6 @@ def test_bad_input_is_one_line_and_exit_2(estimator, tmp_path, capsys, trained_t
 
 
 def test_settings_a_search_cannot_run_with_are_refused():
-    from nas.search.device_search import SearchError, SearchSettings
-
     for bad in ({"population": 3}, {"generations": 0}, {"latency_ms": 0.0}, {"latency_ms": float("inf")}):
         with pytest.raises(SearchError, match="pixel4: a search cannot run with"):
             SearchSettings(target="pixel4", **bad)
@@ -217,8 +217,6 @@ def test_the_bundled_fashion_mnist_estimator_carries_its_provenance_and_scope():
 def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, capsys):
     """search_device from settings is the command's search: the same arch.json, and a callback
     after each generation."""
-    from nas.search.device_search import SearchSettings, search_device
-
     code, _ = run_search(capsys, "--target=note10", "--estimator", estimator, "--out", str(tmp_path / "cli"), *QUICK)
     assert code == 0
     generations = []
@@ -231,3 +229,14 @@ def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, ca
         without_timing(tmp_path / "cli" / "note10" / "arch.json"),
     )
     assert ours == theirs
+
+
+def test_once_for_alls_tutorial_setting_is_met_on_its_own_table(tmp_path, latency_data):
+    """`nas.search --target=note10 --latency-ms 25` with the defaults: a width-1.2 network scored at
+    least the tutorial's 81.71% by Once-for-All's predictor and within 25 ms by Once-for-All's own
+    Note10 table (imported by latency_models.import_table), not only by the learned profile."""
+    result = search_device(SearchSettings(target="note10", latency_ms=25.0), tmp_path).arch
+    table = import_ofa(sorted((latency_data / "raw" / "ofa_note10").glob("*_lookup_table.yaml")))
+    spec = ArchSpec.from_dict(result["spec"])
+    assert result["choices"]["width"] == 1.2 and result["estimated_top1"] >= 0.8171
+    assert table.spec_latency(spec) <= 25.0
