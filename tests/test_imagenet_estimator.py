@@ -8,6 +8,8 @@ import json
 import pickle
 import subprocess
 import sys
+import types
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -85,7 +87,8 @@ def test_damaged_files_are_refused_with_a_reason(tmp_path):
     data = PTH.read_bytes()
     cases = {
         "truncated": (data[: len(data) - 1000], "truncated"),
-        "not a pickle": (b"PK\x03\x04 zip archive", "not a readable pickle"),
+        "zip format": (b"PK\x03\x04 zip archive", "zip-format PyTorch file"),
+        "not a pickle": (b"\x00\x01 not a pickle", "not a readable pickle"),
         "empty": (b"", "not a readable pickle"),
         "another global": (data.replace(b"torch\nFloatStorage", b"torch\nFloatStorag2"), "refuses the global"),
     }
@@ -100,6 +103,57 @@ def test_damaged_files_are_refused_with_a_reason(tmp_path):
     (tmp_path / "version").write_bytes(stream.getvalue())
     with pytest.raises(TorchFileError, match="not protocol version 1001"):
         read_state_dict(tmp_path / "version")
+
+
+def tensor_pickle(monkeypatch, shape, stride, metadata=None) -> bytes:
+    """A state dict of one tensor on storage "0", pickled as torch pickles it: stand-ins for the
+    three torch globals are put where pickle looks them up, since torch is not installed here."""
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called: only pickled")
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+    storage = object()
+
+    class Tensor:
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, (storage, 0, shape, stride, False, OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, "0", "cpu", 1) if obj is storage else None
+
+    state = OrderedDict(w=Tensor())
+    if metadata is not None:
+        state._metadata = metadata  # torch's state dicts carry this attribute (pickled with BUILD)
+    stream = io.BytesIO()
+    Pickler(stream, protocol=2).dump(state)
+    return stream.getvalue()
+
+
+def test_a_tensor_larger_than_its_storage_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    storage = np.array([1], "<i8").tobytes() + np.array([2.5], "<f4").tobytes()
+    path = tmp_path / "t.pth"
+    path.write_bytes(legacy_file(tensor_pickle(monkeypatch, (1,), (1,), {"": {"version": 1}}), storage, ["0"]))
+    assert read_state_dict(path)["w"].tolist() == [2.5]  # well formed, its _metadata dropped
+    path.write_bytes(legacy_file(tensor_pickle(monkeypatch, (16000, 16000), (0, 0)), storage, ["0"]))
+    with pytest.raises(TorchFileError, match="not a contiguous tensor"):  # 1 GB from one stored float
+        read_state_dict(path)
+    path.write_bytes(legacy_file(tensor_pickle(monkeypatch, (4,), (1,)), storage, ["0"]))
+    with pytest.raises(TorchFileError, match="reaches past its storage"):
+        read_state_dict(path)
+    # BUILD (setting attributes) on anything but a state dict: here an attribute on the FloatStorage stand-in
+    path.write_bytes(legacy_file(b"\x80\x02ctorch\nFloatStorage\n}X\x01\x00\x00\x00mK\x01sb."))
+    with pytest.raises(TorchFileError, match="refuses to set attributes on type"):
+        read_state_dict(path)
 
 
 def test_the_specialised_networks_are_the_spaces_networks_and_the_mapping_is_measured():

@@ -8,7 +8,10 @@ The state dict refers to storages through persistent ids and builds its tensors 
 `torch._utils._rebuild_tensor_v2`. A pickle calls whatever globals it names, so the unpickler
 here admits exactly the three globals a float state dict needs, each answered by a function of
 this module, and refuses every other one before anything is called (Python's pickle
-documentation, "Restricting Globals"). Only float32 storages are read.
+documentation, "Restricting Globals"). BUILD, the one opcode that sets attributes on what the
+others made, is admitted only on an OrderedDict (a state dict carries its `_metadata` that way)
+and its state is dropped. Only float32 storages are read, and a tensor must lie contiguously
+inside its storage, so nothing larger than the file is ever allocated.
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ ALLOWED = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(pickle._Unpickler):  # the Python implementation: its opcode table can be changed
+    def load_build(self) -> None:
+        self.stack.pop()  # the state: a state dict's _metadata, not needed
+        if type(self.stack[-1]) is not OrderedDict:
+            raise TorchFileError(f"refuses to set attributes on {type(self.stack[-1]).__name__}")
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}
+
     def find_class(self, module: str, name: str):
         if (module, name) not in ALLOWED:
             raise TorchFileError(f"refuses the global {module}.{name} (only a float32 state dict is read)")
@@ -99,6 +109,8 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         data = path.read_bytes()
     except OSError as exc:
         raise TorchFileError(f"{path}: cannot read ({exc.strerror})") from None
+    if data.startswith(b"PK\x03\x04"):
+        raise TorchFileError(f"{path}: a zip-format PyTorch file; only the legacy format is read")
     try:
         return _parse(io.BytesIO(data))
     except TorchFileError as exc:
@@ -120,7 +132,7 @@ def _parse(stream: io.BytesIO) -> dict[str, np.ndarray]:
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise TorchFileError("malformed storage list")
     storages = {}
-    for key in keys:
+    for key in dict.fromkeys(keys):
         count = np.frombuffer(stream.read(8), dtype="<i8")
         if len(count) != 1 or count[0] < 0:
             raise TorchFileError(f"storage {key}: truncated")
@@ -135,13 +147,11 @@ def _materialize(name: str, tensor: _Tensor, storages: dict[str, np.ndarray]) ->
     values = storages.get(tensor.storage.key)
     if values is None:
         raise TorchFileError(f"{name}: its storage {tensor.storage.key} is not in the file")
-    if len(tensor.shape) != len(tensor.stride) or min((*tensor.shape, *tensor.stride, tensor.offset), default=0) < 0:
-        raise TorchFileError(f"{name}: malformed shape {tensor.shape} or stride {tensor.stride}")
-    last = tensor.offset + sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride) if n > 0)
-    if any(n == 0 for n in tensor.shape):
-        return np.zeros(tensor.shape, dtype=np.float32)
-    if last >= len(values):
-        raise TorchFileError(f"{name}: reaches past its storage ({last} >= {len(values)} elements)")
-    strides = tuple(4 * s for s in tensor.stride)
-    view = np.lib.stride_tricks.as_strided(values[tensor.offset :], tensor.shape, strides, writeable=False)
-    return np.array(view, dtype=np.float32)
+    shape, stride = tensor.shape, tensor.stride
+    contiguous = tuple(int(np.prod(shape[k + 1 :])) for k in range(len(shape)))
+    if min((*shape, tensor.offset), default=0) < 0 or (stride != contiguous and 1 not in shape):
+        raise TorchFileError(f"{name}: shape {shape} with stride {stride} is not a contiguous tensor")
+    count = int(np.prod(shape))
+    if tensor.offset + count > len(values):
+        raise TorchFileError(f"{name}: reaches past its storage ({tensor.offset + count} > {len(values)} elements)")
+    return values[tensor.offset : tensor.offset + count].reshape(shape).astype(np.float32)

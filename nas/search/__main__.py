@@ -14,11 +14,11 @@ code inside them. After every generation the state is saved, so a killed search 
 
 Estimators (--estimator NAME or a JSON file) declare what they score, and the search prices
 exactly those networks:
-  imagenet       (default) Once-for-All's ImageNet predictor: mbv3 at width 1.2, deployed form,
-                 224 px input by default searched over 128..224, 1000 classes. Its raw score
-                 (top-1 with weights inherited from Once-for-All's supernet) is also mapped onto
-                 the top-1 Once-for-All's fine-tuned networks measured, with that mapping's error,
-                 and the choice is set beside the published models near the budget.
+  imagenet       (default) Once-for-All's ImageNet predictor: mbv3 at width 1.2, deployed form
+                 (3 channels, 1000 classes), the input resolution searched over 160..224 px. Its
+                 raw score (top-1 with weights inherited from Once-for-All's supernet) is also
+                 mapped onto the top-1 of Once-for-All's fine-tuned networks, with that mapping's
+                 error, and the choice is set beside the published models near the budget.
   fashion-mnist  fitted on this project's Fashion-MNIST supernet (nas.fit_accuracy): the proxy
                  form that supernet trains (28 px, 1 channel, 10 classes), the network nas.export
                  exports; the default budget is MobileNetV2-1.0 fed that same input.
