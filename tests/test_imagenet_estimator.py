@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from nas.accuracy.estimator import BUNDLED, AccuracyPredictor
+from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, EstimatorError
 from nas.accuracy.ofa_predictor import DATA, SCORED_RESOLUTIONS, convert, read_specialised, space
 from nas.accuracy.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, TorchFileError, read_state_dict
 from tests.test_train import REPO
@@ -158,13 +158,28 @@ def test_a_tensor_larger_than_its_storage_is_refused_before_it_is_built(tmp_path
 
 def test_the_specialised_networks_are_the_spaces_networks_and_the_mapping_is_measured():
     nets = read_specialised(DATA / "ofa_specialized")
-    assert len(nets) == 8  # the width-1.2 networks at a resolution the predictor encodes (not 240, 260 px)
-    assert all(net.values["width"] == 1.2 and 0.78 <= net.top1 <= 0.80 for net in nets)
+    # the width-1.2, 75-epoch networks at a resolution the predictor scores (224 px; not 220-260)
+    assert sorted(net.name.split("_top1")[0] for net in nets) == [
+        "flops-389M",
+        "flops-482M",
+        "note10_lat-30ms",
+        "pixel1_lat-79ms",
+    ]
+    assert all(net.values["width"] == 1.2 and net.image_size == 224 for net in nets)
     mapping = AccuracyPredictor.load(BUNDLED["imagenet"]).scope.mapping
     assert sorted(mapping.fitted_on) == sorted(net.name for net in nets)
-    assert 0 < mapping.loo_rmse_points <= mapping.loo_max_points < 1.0
+    assert 0 < mapping.loo_rmse_points <= mapping.loo_max_points < 0.5
     # the published gap: width-1.2 networks lie 3.2-3.6 points below their raw prediction
     assert mapping.slope == 1.0 and -0.036 <= mapping.intercept <= -0.032
+    assert mapping.covers(0.82) and not mapping.covers(0.80)
+
+
+def test_a_damaged_specialised_folder_is_one_error(tmp_path):
+    (tmp_path / "x_top1-70.0_finetune-75").mkdir()
+    with pytest.raises(EstimatorError, match="not Once-for-All's specialised networks"):
+        read_specialised(tmp_path)
+    with pytest.raises(EstimatorError, match="not Once-for-All's specialised networks"):
+        read_specialised(tmp_path / "missing")
 
 
 def test_the_import_command_rebuilds_the_bundled_estimator(tmp_path):

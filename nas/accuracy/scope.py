@@ -41,6 +41,10 @@ class Mapping:
     def __call__(self, raw):
         return self.slope * raw + self.intercept
 
+    def covers(self, raw: float) -> bool:
+        """Is `raw` within the scores the mapping was fitted on (where its error was measured)?"""
+        return self.raw_range[0] <= raw <= self.raw_range[1]
+
 
 @dataclass(frozen=True)
 class Scope:

@@ -160,12 +160,16 @@ def _print_summary(args, results: dict[str, dict], outs: dict[str, Path]) -> Non
 def _against_published(result: dict) -> str:
     comparison = result["published_comparison"]
     best = comparison["best_at_or_under"]
+    window = f"±{comparison['window']:.0%} of the budget"
+    if not comparison["near_budget"]:
+        return f"no published model with a published top-1 is predicted within {window}"
     if best is None:
-        return f"no published model within ±{comparison['window']:.0%} of the budget is as fast"
+        return f"no published model within {window} is as fast as the choice"
+    caveat = " (mapped top-1 extrapolated)" if result["mapped_top1_extrapolated"] else ""
     return (
-        f"{comparison['gain_points']:+.1f} points over {best['name']} ({100 * best['published_top1']:.1f}% published, "
-        f"{best['predicted_latency_ms']:.2f} ms), the best published model within ±{comparison['window']:.0%} of the "
-        "budget at or under the choice's latency"
+        f"{comparison['gain_points']:+.1f} points{caveat} over {best['name']} ({100 * best['published_top1']:.1f}% "
+        f"published, {best['predicted_latency_ms']:.2f} ms), the best published model within {window} at or under "
+        "the choice's latency"
     )
 
 

@@ -407,6 +407,8 @@ def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
         "predicted_latency_ms": best["predicted_latency_ms"],
         "estimated_top1": best["estimated_top1"],
         **({"mapped_top1": best["mapped_top1"]} if "mapped_top1" in best else {}),
+        # beyond the raw scores the mapping was fitted on, its measured error does not apply
+        **({"mapped_top1_extrapolated": not scope.mapping.covers(best["estimated_top1"])} if scope.mapping else {}),
         **({"supernet_top1": best["supernet_top1"]} if "supernet_top1" in best else {}),
         "macs": best["macs"],
         "params": best["params"],

@@ -18,10 +18,13 @@ from common.files import write_atomic
 
 def top1_text(result: dict[str, Any]) -> str:
     """The choice's accuracy as it may be quoted: the mapped ImageNet top-1 to a tenth of a point
-    with its error (the mapping's leave-one-out RMSE), then the raw estimate it comes from."""
+    with its error (the mapping's leave-one-out RMSE), or marked extrapolated where the raw score
+    lies outside those the mapping was fitted on; then the raw estimate it comes from."""
     raw = f"{100 * result['estimated_top1']:.2f}%"
     if "mapped_top1" not in result:
         return raw
+    if result["mapped_top1_extrapolated"]:
+        return f"{100 * result['mapped_top1']:.1f}%, extrapolated (raw {raw})"
     error = result["estimator"]["mapping"]["leave_one_out_rmse_points"]
     return f"{100 * result['mapped_top1']:.1f}% ± {error:.1f} (raw {raw})"
 
@@ -43,7 +46,14 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
         "Pareto front (searched; estimate mapped to fine-tuned top-1)" if mapped else "Pareto front (searched)"
     )
     ax.plot(xs, ys, "o-", color="tab:blue", markersize=4, label=front_label)
-    ax.plot([result["predicted_latency_ms"]], [100 * result[key]], "*", color="tab:red", markersize=14, label="chosen")
+    chosen = "chosen"
+    if mapped and not result["mapped_top1_extrapolated"]:
+        error = result["estimator"]["mapping"]["leave_one_out_rmse_points"]
+        ax.errorbar([result["predicted_latency_ms"]], [100 * result[key]], yerr=[error], color="tab:red", capsize=4)
+        chosen = f"chosen (± {error:.1f}: the mapping's leave-one-out error)"
+    elif mapped:
+        chosen = "chosen (mapping extrapolated)"
+    ax.plot([result["predicted_latency_ms"]], [100 * result[key]], "*", color="tab:red", markersize=14, label=chosen)
     ax.axvline(budget, color="gray", linestyle="--", linewidth=1, label=f"budget {budget:.1f} ms")
     x_max = max(max(xs), budget) * 1.6
     shown = [b for b in baselines if b["predicted_latency_ms"] <= x_max]
@@ -127,8 +137,9 @@ def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -
             f"{m['leave_one_out_max_points']:.2f} at most; fitted over raw scores "
             f"{100 * m['raw_range'][0]:.1f}-{100 * m['raw_range'][1]:.1f}%"
             + (
-                f" (this choice's {100 * result['estimated_top1']:.1f}% lies outside it)."
-                if not m["raw_range"][0] <= result["estimated_top1"] <= m["raw_range"][1]
+                f" (this choice's {100 * result['estimated_top1']:.1f}% lies outside it: its mapped top-1 is an "
+                "extrapolation, with no measured error)."
+                if result["mapped_top1_extrapolated"]
                 else "."
             ),
         ]
@@ -173,6 +184,12 @@ def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -
 
 
 def _comparison_lines(result: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
+    if not comparison["near_budget"]:
+        return [
+            f"No published model with a published top-1 is predicted within ±{comparison['window']:.0%} of the "
+            "budget on this device.",
+            "",
+        ]
     lines = [
         f"## Against published models near the budget (predicted latency within ±{comparison['window']:.0%})",
         "",
@@ -189,8 +206,12 @@ def _comparison_lines(result: dict[str, Any], comparison: dict[str, Any]) -> lis
         lines.append(
             f"Best published model at or under the choice's {result['predicted_latency_ms']:.2f} ms: {best['name']} "
             f"({100 * best['published_top1']:.1f}%). The choice's mapped top-1 is "
-            f"**{comparison['gain_points']:+.1f} points** against it (± {comparison['error_points']:.1f}, the "
-            "mapping's error)."
+            f"**{comparison['gain_points']:+.1f} points** against it"
+            + (
+                " (the mapped top-1 extrapolated: no measured error)."
+                if result["mapped_top1_extrapolated"]
+                else f" (± {comparison['error_points']:.1f}, the mapping's error)."
+            )
         )
     else:
         lines.append("No published model near the budget is as fast as the choice.")
