@@ -110,8 +110,11 @@ def test_the_default_imagenet_search_prices_the_deployed_network_it_scores(tmp_p
     assert best["predicted_latency_ms"] <= result["predicted_latency_ms"]
     assert comparison["gain_points"] == pytest.approx(100 * (result["mapped_top1"] - best["published_top1"]))
     report = (tmp_path / "pixel4" / "report.md").read_text()
-    assert f"{100 * result['mapped_top1']:.1f}% ± " in report and best["top1_source"] in report
-    assert "ImageNet top-1 (mapped" in captured.out and f"points over {best['name']}" in captured.out
+    covered = mapping["raw_range"][0] <= result["estimated_top1"] <= mapping["raw_range"][1]
+    assert result["mapped_top1_extrapolated"] == (not covered)
+    quoted = f"{100 * result['mapped_top1']:.1f}%" + (" ± " if covered else ", extrapolated")
+    assert quoted in report and quoted in captured.out and best["top1_source"] in report
+    assert "ImageNet top-1 (mapped" in captured.out and f"over {best['name']} (" in captured.out
 
 
 @pytest.mark.parametrize(
