@@ -93,10 +93,26 @@ def test_refuses_another_space_and_broken_files(space, tmp_path):
     data["dimensions"][1]["options"] = [0.5]
     with pytest.raises(EstimatorError, match="differs from the space"):
         AccuracyPredictor.from_dict(data).encoder(space)
+    mapping = {"slope": 1.0, "intercept": -0.03, "to": "t", "loo_rmse_points": 0.1, "loo_max_points": 0.2}
+    mapping |= {"fitted_on": ["a"], "raw_range": [0.8, 0.82], "source": "s"}
+    damaged = [
+        {"form": "sideways"},
+        {"classes": 10**12},
+        {"resolutions": [100000]},
+        {"in_channels": 0},
+        {"space_args": {"in_channels": 3}},
+        {"mapping": {**mapping, "raw_range": [0.5]}},
+        {"mapping": {**mapping, "slope": "nan"}},
+        {"mapping": {**mapping, "raw_range": [0.9, 0.8]}},
+    ]
+    for change in damaged:
+        data = predictor.to_dict()
+        data["scope"] |= change
+        with pytest.raises(EstimatorError, match="malformed"):
+            AccuracyPredictor.from_dict(data)
     data = predictor.to_dict()
-    data["scope"]["form"] = "sideways"
-    with pytest.raises(EstimatorError, match="malformed"):
-        AccuracyPredictor.from_dict(data)
+    data["scope"]["mapping"] = mapping
+    assert AccuracyPredictor.from_dict(data).scope.mapping.covers(0.81)  # the well-formed one reads
     bad = tmp_path / "bad.json"
     for text, message in [("{", "not JSON"), (json.dumps({"kind": "x"}), "not an accuracy predictor")]:
         bad.write_text(text)

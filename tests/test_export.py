@@ -1,6 +1,7 @@
 """`python -m nas.export` with trained weights: batch-norm folding, the three formats, the
 verification, and the one-line errors."""
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -13,7 +14,7 @@ from latency_models.batch import SpaceCost
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.estimator import fit, proxy_scope, supernet_dimensions
 from nas.export.extract import extract
-from nas.search.device_search import SearchSettings, search_device
+from nas.search.device_search import SearchError, SearchSettings, search_device
 from nas.supernet.supernet import Layout
 from nas.training.run import Run
 from search_spaces import get_space
@@ -206,3 +207,8 @@ def test_a_search_with_a_supernets_estimator_prices_the_network_export_exports(t
     exported = extract(str(run), str(tmp_path / "search" / "arch.json"), calib_images=32).spec
     assert exported.content_hash() == arch["spec_hash"] and arch["form"] == "proxy"
     assert load_predictor("pixel4").spec_ms(exported) == pytest.approx(arch["predicted_latency_ms"], rel=1e-4)
+    # re-scoring on a supernet that trains another form than the estimator scores is refused
+    other = proxy_scope(space.name, {**supernet, "proxy_resolution": config.supernet.resolution + 4}, 32)
+    fit(space, supernet_dimensions(space), choices, top1, steps=50, scope=other).save(path)
+    with pytest.raises(SearchError, match="its supernet trains"):
+        search_device(dataclasses.replace(settings, supernet=str(run)), tmp_path / "other")

@@ -172,7 +172,7 @@ class AccuracyPredictor:
             scope = Scope.from_dict(data["scope"])
             info = dict(data["info"])
             return cls(str(data["space"]), list(data["dimensions"]), weights, float(data["mean"]), info, scope)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise EstimatorError(f"{origin}: malformed ({exc})") from None
 
     @classmethod

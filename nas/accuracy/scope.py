@@ -12,12 +12,15 @@ the mapping was measured to have.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from common.errors import InputError
 
 FORMS = ("deployed", "proxy")
+# bounds a real image classifier lies within; a file outside them is damaged, not ambitious
+MIN_RESOLUTION, MAX_RESOLUTION, MAX_CHANNELS, MAX_CLASSES = 8, 1024, 64, 100_000
 
 
 class ScopeMismatch(InputError):
@@ -37,6 +40,13 @@ class Mapping:
     fitted_on: tuple[str, ...]
     raw_range: tuple[float, float]  # the raw scores of the networks it was fitted on
     source: str
+
+    def __post_init__(self) -> None:
+        numbers = (self.slope, self.intercept, self.loo_rmse_points, self.loo_max_points, *self.raw_range)
+        if not all(math.isfinite(x) for x in numbers) or self.loo_rmse_points < 0 or len(self.raw_range) != 2:
+            raise InputError("mapping: slope, intercept, errors and raw_range must be finite (errors >= 0)")
+        if self.raw_range[0] > self.raw_range[1]:
+            raise InputError(f"mapping: raw_range {list(self.raw_range)} is not low..high")
 
     def __call__(self, raw):
         return self.slope * raw + self.intercept
@@ -62,8 +72,14 @@ class Scope:
     def __post_init__(self) -> None:
         if self.form not in FORMS:
             raise InputError(f"form {self.form!r}: one of {', '.join(FORMS)}")
-        if not self.resolutions:
-            raise InputError("an estimator must declare at least one resolution")
+        if not self.resolutions or not all(MIN_RESOLUTION <= r <= MAX_RESOLUTION for r in self.resolutions):
+            raise InputError(f"resolutions must be {MIN_RESOLUTION}..{MAX_RESOLUTION} px, got {list(self.resolutions)}")
+        if not (1 <= self.in_channels <= MAX_CHANNELS and 1 <= self.classes <= MAX_CLASSES):
+            raise InputError(
+                f"in_channels {self.in_channels} (1..{MAX_CHANNELS}) or classes {self.classes} (1..{MAX_CLASSES})"
+            )
+        if set(self.space_args) & {"num_classes", "in_channels", "resolutions"}:
+            raise InputError("space_args: num_classes, in_channels and resolutions are the scope's own fields")
         if self.form == "proxy" and len(self.resolutions) != 1:
             raise InputError("a proxy-form estimator scores one resolution (the supernet's)")
 

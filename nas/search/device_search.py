@@ -151,7 +151,7 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
                 pinned["resolution"] = settings.resolution
             space = PinnedSpace(MobileNetV3Space(**shape, resolutions=scope.resolutions), pinned)
         estimator.encoder(space)
-    except ValueError as exc:  # a width the space lacks, resolutions it lacks, another encoding
+    except (ValueError, TypeError) as exc:  # a width or resolutions the space lacks, unknown space_args
         raise SearchError(f"estimator {name}: {exc}") from None
     return space
 
@@ -165,10 +165,17 @@ def check_supernet(supernet: str, space: PinnedSpace, space_name: str, scope: Sc
             f"scores {scope.describe()})"
         )
     run_folder = Run.open(supernet)
-    theirs = [(d.name, d.options) for d in run_folder.config.supernet.build_space().dimensions]
+    config = run_folder.config.supernet
+    supernet_space = config.build_space()
     run_folder.close()
-    if theirs != [(d.name, d.options) for d in space.dimensions]:
+    if [(d.name, d.options) for d in supernet_space.dimensions] != [(d.name, d.options) for d in space.dimensions]:
         raise SearchError(f"{supernet}: its supernet is not over the whole {space_name} space")
+    trains = (config.resolution, supernet_space.in_channels, supernet_space.num_classes)
+    if trains != (scope.resolutions[0], scope.in_channels, scope.classes):
+        raise SearchError(
+            f"{supernet}: its supernet trains {trains[0]} px, {trains[1]} channel(s), {trains[2]} classes; the "
+            f"estimator scores {scope.describe()}"
+        )
 
 
 class DeviceSearch:
@@ -223,20 +230,21 @@ class DeviceSearch:
         return min(range(len(dim.options)), key=lambda k: dim.options[k])
 
     def identity(self) -> dict[str, Any]:
-        """What must match for a saved search to be continued."""
+        """What must match for a saved search to be continued: the two models first (a search
+        saved with another estimator or predictor, or another version of one, cannot continue)."""
         a = self.settings
+        dims = self.space.dimensions
         return {
+            "estimator_sha256": self.estimator_sha256,
+            "predictor_sha256": self.predictor_sha256,
             "target": self.target,
             "precision": a.precision,
             "space": a.space,
-            "resolution": a.resolution,
-            "width": a.width,
             "form": self.scope.form,
+            "pinned": {dims[i].name: dims[i].options[o] for i, o in sorted(self.space.pinned.items())},
             "budget_ms": round(self.budget, 6),
             "population": a.population,
             "seed": a.seed,
-            "estimator_sha256": self.estimator_sha256,
-            "predictor_sha256": self.predictor_sha256,
         }
 
     def state(self, seconds: float) -> dict[str, Any]:
@@ -250,6 +258,12 @@ class DeviceSearch:
     def load_state(self, state: dict[str, Any], where: Path) -> float:
         theirs, ours = state.get("settings", {}), self.identity()
         for key, value in ours.items():
+            if key.endswith("_sha256") and theirs.get(key) != value:
+                model = key.removesuffix("_sha256")
+                raise SearchError(
+                    f"{where}: saved with another {model} (or another version of it) than this run's; "
+                    "start a new search in another --out"
+                )
             if theirs.get(key) != value:
                 raise SearchError(
                     f"{where}: saved with {key} {theirs.get(key)!r}, this run has {value!r}; "
@@ -292,7 +306,8 @@ class DeviceSearch:
     def baselines(self) -> list[dict[str, Any]]:
         """Every published model priced on the device in the searched networks' form, with its
         published ImageNet top-1 where that is what the estimator is about."""
-        imagenet = self.scope.form == "deployed" and self.scope.classes == 1000
+        scope = self.scope
+        imagenet = scope.form == "deployed" and scope.classes == 1000 and scope.data.startswith("ImageNet")
         out = []
         for name in zoo.names():
             spec = self.published_form(name)
