@@ -40,7 +40,8 @@ def estimator(tmp_path_factory) -> str:
 
 
 def proxy_form(name: str) -> ArchSpec:
-    """A published model as a proxy-form search prices it: fed the proxy's 28 px, 1 channel, 10 classes."""
+    """A published model as a proxy-form search prices it: fed the proxy's 28 px, 1 channel, 10
+    classes (written out here, not taken from the library's published_form, so the test checks it)."""
     return zoo.get(name, resolution=28, num_classes=10).with_in_channels(1)
 
 

@@ -149,6 +149,10 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
         else:
             if settings.resolution is not None:
                 pinned["resolution"] = settings.resolution
+            elif len(scope.resolutions) > 1 and "resolution" not in [d["name"] for d in estimator.dimensions]:
+                raise SearchError(
+                    f"estimator {name} scores several resolutions but does not see them: use --resolution"
+                )
             space = PinnedSpace(MobileNetV3Space(**shape, resolutions=scope.resolutions), pinned)
         estimator.encoder(space)
     except (ValueError, TypeError) as exc:  # a width or resolutions the space lacks, unknown space_args
