@@ -202,7 +202,7 @@ class DeviceSearch:
         if settings.latency_ms is not None:
             self.budget, self.budget_source = settings.latency_ms, "given with --latency-ms"
         else:
-            baseline = self.published_form(BASELINE)
+            baseline = published_form(BASELINE, self.scope)
             self.budget = self.predictor.spec_ms(baseline, settings.precision)
             scope = self.scope
             fed = (
@@ -224,9 +224,6 @@ class DeviceSearch:
         common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
         self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
         self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
-
-    def published_form(self, name: str) -> ArchSpec:
-        return published_form(name, self.scope)
 
     def _smallest_option(self, i, dim) -> int:
         if i in self.space.pinned:
@@ -314,7 +311,7 @@ class DeviceSearch:
         imagenet = scope.form == "deployed" and scope.classes == 1000 and scope.data.startswith("ImageNet")
         out = []
         for name in zoo.names():
-            spec = self.published_form(name)
+            spec = published_form(name, scope)
             published = zoo.published_top1(name) if imagenet else None
             out.append(
                 {
