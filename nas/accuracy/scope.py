@@ -58,6 +58,8 @@ class Mapping:
 
 @dataclass(frozen=True)
 class Scope:
+    """The networks an estimator scores and what its score is (the module docstring says why)."""
+
     space: str
     pinned: dict[str, Any]  # dimensions held at one value, e.g. {"width": 1.2}
     resolutions: tuple[int, ...]  # input resolutions scored
