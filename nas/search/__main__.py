@@ -31,6 +31,7 @@ report.md.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -52,7 +53,12 @@ PROG = "python -m nas.search"
 
 def build_parser() -> ArgumentParser:
     d = SearchSettings(target="pixel4")
-    p = ArgumentParser(prog=PROG, description="Latency-constrained evolutionary architecture search.")
+    p = ArgumentParser(
+        prog=PROG,
+        description="Latency-constrained evolutionary architecture search.",
+        epilog=__doc__[__doc__.index("Estimators (") : __doc__.index("Writes OUT")],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--target", default=d.target, help=f"device profile(s), comma separated (default: {d.target})")
     p.add_argument("--latency-ms", type=positive_float, help="latency budget (default: the device's MobileNetV2-1.0)")
     p.add_argument("--space", default=d.space, help=f"search space (default: {d.space})")
