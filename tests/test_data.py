@@ -62,17 +62,70 @@ def test_npz_both_layouts(tmp_path):
     assert b.channels == 3 and len(b.train_y) == 27 and np.array_equal(np.sort(np.r_[b.train_y, b.test_y]), np.sort(y))
 
 
+def write_cifar_batch(path: Path, data: np.ndarray, labels: list[int]) -> None:
+    # as the real files are: protocol 2, a dict with bytes keys, labels a list of ints
+    entry = {b"batch_label": b"batch 1", b"labels": labels, b"data": data, b"filenames": [b""] * len(labels)}
+    with open(path, "wb") as handle:
+        pickle.dump(entry, handle, protocol=2)
+
+
 def test_cifar_python_batches(tmp_path):
     rng = np.random.default_rng(2)
+    images = {}
     for name, n in (("data_batch_1", 6), ("data_batch_2", 4), ("test_batch", 5)):
-        with open(tmp_path / name, "wb") as handle:
-            entry = {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), b"labels": list(rng.integers(0, 10, n))}
-            pickle.dump(entry, handle)
+        images[name] = rng.integers(0, 256, (n, 3072)).astype(np.uint8), [int(v) for v in rng.integers(0, 10, n)]
+        write_cifar_batch(tmp_path / name, *images[name])
     with open(tmp_path / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle)
+        meta = {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_cases_per_batch": 6, b"num_vis": 3072}
+        pickle.dump(meta, handle, protocol=2)
     data = load_dataset(str(tmp_path))
     assert data.train_x.shape == (10, 32, 32, 3) and data.test_x.shape == (5, 32, 32, 3)
     assert data.classes[3] == "c3"
+    x, y = images["test_batch"]
+    assert np.array_equal(data.test_x, x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)) and list(data.test_y) == y
+    train_y = np.r_[images["data_batch_1"][1], images["data_batch_2"][1]]
+    assert np.array_equal(data.train_y, train_y) and data.train_x.dtype == np.uint8
+
+
+class Payload:
+    """Pickles as a call of subprocess.call(["touch", marker]): what a crafted batch would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return subprocess.call, (["touch", str(self.marker)],)
+
+
+def test_a_crafted_cifar_batch_runs_nothing(tmp_path):
+    control, marker = tmp_path / "control", tmp_path / "marker"
+    pickle.loads(pickle.dumps({b"data": Payload(control)}, protocol=2, fix_imports=False))
+    assert control.exists()  # plain pickle does run it
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload(marker)}, protocol=2, fix_imports=False))
+    with pytest.raises(DataError) as info:
+        load_dataset(str(folder))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{folder / 'data_batch_1'}: refuses the global subprocess.call")
+    assert not marker.exists()
+    # the same payload in batches.meta, beside a genuine batch, is refused as well
+    (folder / "data_batch_1").unlink()
+    write_cifar_batch(folder / "data_batch_1", np.zeros((2, 3072), np.uint8), [0, 1])
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": Payload(marker)}, protocol=2))
+    with pytest.raises(DataError, match="batches.meta: refuses the global"):
+        load_dataset(str(folder))
+    assert not marker.exists()
+
+
+def test_a_cifar_object_array_is_refused(tmp_path):
+    marker = tmp_path / "marker"
+    data = np.empty((1, 3072), dtype=object)
+    data[0, 0] = Payload(marker)
+    write_cifar_batch(tmp_path / "data_batch_1", data, [0])
+    with pytest.raises(DataError, match="data_batch_1: a dtype that is not a number type: O"):
+        load_dataset(str(tmp_path))
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("split", [True, False])

@@ -20,7 +20,6 @@ would, with nothing to save but the step.
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from common.errors import InputError
+from nas.training.cifar import CifarFileError, read_batch
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_HINT = "install it with: apt-get install dataset-fashion-mnist"
@@ -233,13 +233,12 @@ def _load_cifar(folder: Path) -> Dataset:
     def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
         path = folder / name
         try:
-            with open(path, "rb") as handle:
-                # the format CIFAR-10 ships in; only open folders you trust
-                entry = pickle.load(handle, encoding="bytes")
-            data, labels = entry[b"data"], entry[b"labels"]
-        except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError) as exc:
+            entry = read_batch(path)  # a pickle, read without running anything it names
+            data, labels = np.asarray(entry[b"data"], np.uint8), entry[b"labels"]
+        except CifarFileError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise DataError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__})") from None
-        data = np.asarray(data, np.uint8)
         if data.ndim != 2 or data.shape[1] != 3072:
             raise DataError(f"{path}: expected data of shape [N, 3072], got {data.shape}")
         return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), _as_labels(np.asarray(labels), len(data), str(path))
@@ -253,8 +252,9 @@ def _load_cifar(folder: Path) -> Dataset:
     meta = folder / "batches.meta"
     if meta.exists():
         try:
-            with open(meta, "rb") as handle:
-                classes = tuple(n.decode() for n in pickle.load(handle, encoding="bytes")[b"label_names"])
+            classes = tuple(n.decode() for n in read_batch(meta)[b"label_names"])
+        except CifarFileError as exc:  # a damaged or crafted file is reported, not passed over
+            raise DataError(f"{meta}: {exc}") from None
         except Exception:  # noqa: BLE001 - the class names are a nicety; numbers do
             classes = None
     return _assemble("cifar10", parts, classes)
