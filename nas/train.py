@@ -7,7 +7,10 @@ largest's predictions (sandwich rule with in-place distillation), with SGD + Nes
 linear warm-up and cosine decay, label smoothing. Checkpoints go to runs/NAME/checkpoints every
 --checkpoint-every steps and at the end of each epoch; `--resume` continues from the latest with
 the same step, optimiser state, data order and random subnets, so a killed run loses at most the
-steps since its last checkpoint and then ends exactly where an uninterrupted run would.
+steps since its last checkpoint and then ends exactly where an uninterrupted run would. A
+damaged newest checkpoint is passed over (one line says so) for the newest intact one; a torn
+last line of metrics.jsonl is dropped with a warning; resuming a finished run changes nothing.
+Every input is checked before OUT/config.json is written, so a refused start leaves no run.
 
 On a CPU-only machine every core becomes one XLA device (--cpu-devices) and the batch is split
 across them (data parallel over all local devices, jax.sharding); on several hosts, see
@@ -168,7 +171,7 @@ def _start(args, out: Path) -> tuple[Run, Dataset]:
     if (out / "config.json").exists():
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     _check_trainable(config, data)
-    return (Run.create(out, config) if jax.process_index() == 0 else Run(out, config)), data
+    return Run(out, config), data  # config.json is written once the trainer is built (main)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     use_compilation_cache(out)
     run_folder, data = _resume(args, out) if args.resume else _start(args, out)
     trainer = Trainer(run_folder, data, args.checkpoint_every, args.log_every, args.eval_images, args.calib_images)
+    if not args.resume and jax.process_index() == 0:
+        run_folder.write_config()  # only now: a start refused above leaves nothing to refuse a rerun
     trainer.fit()
     return 0
 

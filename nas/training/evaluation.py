@@ -38,9 +38,12 @@ def plain_forward(model, images, sub, mode):
 EVAL_BATCH = 250  # images per evaluation step
 
 
-def eval_batch(mesh: Mesh) -> int:
-    """EVAL_BATCH rounded down to a multiple of the mesh size (at least one image per device)."""
-    return max(mesh.size, EVAL_BATCH // mesh.size * mesh.size)
+def eval_batch(mesh: Mesh, train_images: int | None = None) -> int:
+    """EVAL_BATCH, or fewer where there are only `train_images` to recalibrate on (every
+    recalibration batch is full), rounded down to a multiple of the mesh size (at least one
+    image per device)."""
+    batch = EVAL_BATCH if train_images is None else min(EVAL_BATCH, train_images)
+    return max(mesh.size, batch // mesh.size * mesh.size)
 
 
 class Evaluator:
@@ -146,7 +149,7 @@ def open_evaluator(
         raise RunError(f"{config.train.data}: the data set differs from the one {run_folder.path} was trained on")
     mesh = make_mesh()
     trained = load_supernet(run_folder, mesh, step)
-    batch = eval_batch(mesh)
+    batch = eval_batch(mesh, len(data.train_y))
     calib = calibration_images(data.train_x, max(calib_images, batch), config.train.seed)
     evaluator = Evaluator(
         trained.graphdef, trained.stats, mesh, config.normalizer, calib, data.test_x, data.test_y, batch_size=batch

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,15 @@ class Run:
 
     @classmethod
     def create(cls, path: str | os.PathLike, config: RunConfig) -> Run:
-        path = Path(path)
-        if (path / CONFIG).exists():
-            raise RunError(f"{path} already holds a run: pass --resume to continue it, or choose another --out")
-        write_atomic(path / CONFIG, config.to_json() + "\n")
-        return cls(path, config)
+        return cls(path, config).write_config()
+
+    def write_config(self) -> Run:
+        """Start the run folder: config.json, refused where one already is. Call it once every
+        input is checked, so a start that fails leaves no folder behind to refuse a rerun."""
+        if (self.path / CONFIG).exists():
+            raise RunError(f"{self.path} already holds a run: pass --resume to continue it, or choose another --out")
+        write_atomic(self.path / CONFIG, self.config.to_json() + "\n")
+        return self
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Run:
@@ -145,6 +150,10 @@ class Run:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def steps(self) -> list[int]:
+        """The kept checkpoint steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
     def save(self, step: int, params: Any, opt_state: Any) -> None:
         """Asynchronous: training goes on while the files are written. A save interrupted by a
         kill leaves only a temporary folder, which Orbax ignores on restore."""
@@ -159,8 +168,40 @@ class Run:
         items = {"params": ocp.args.StandardRestore(_abstract(params))}
         if opt_state is not None:
             items["opt_state"] = ocp.args.StandardRestore(_abstract(opt_state))
-        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as exc:  # Orbax and tensorstore raise many kinds on damaged files
+            raise DamagedCheckpoint(f"{self.path / CHECKPOINTS / str(step)}: damaged ({_reason(exc)})") from exc
         return restored["params"], restored.get("opt_state") if opt_state is not None else None
+
+    def restore_latest(self, params: Any, opt_state: Any | None = None) -> tuple[int | None, Any, Any]:
+        """(step, params, opt_state) of the newest checkpoint that reads back, as `restore`;
+        (None, params, opt_state) unchanged where there is none. A damaged one is passed over
+        with one line on stderr; none intact is a RunError."""
+        steps = self.steps()
+        for newer, step in enumerate(steps):
+            try:
+                restored = self.restore(step, params, opt_state)
+            except DamagedCheckpoint as exc:
+                older = steps[newer + 1] if newer + 1 < len(steps) else None
+                if older is not None:
+                    print(
+                        f"checkpoint step {step} is damaged ({_reason(exc.__cause__)}); resuming from step {older}",
+                        file=sys.stderr,
+                    )
+                continue
+            return step, *restored
+        if steps:
+            raise RunError(
+                f"{self.path / CHECKPOINTS}: no intact checkpoint (steps {', '.join(map(str, steps))} are damaged)"
+            )
+        return None, params, opt_state
+
+    def delete_after(self, step: int) -> None:
+        """Remove the checkpoints newer than `step` (damaged ones a resumed run saves again)."""
+        for newer in self.steps():
+            if newer > step:
+                self.manager.delete(newer)
 
     def wait(self) -> None:
         if self._manager is not None:
@@ -178,18 +219,50 @@ class Run:
             handle.write(json.dumps(record) + "\n")
 
     def metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl. A last line that does not parse (torn by a kill while
+        it was written) is ignored with a warning on stderr; a bad line before it is a RunError."""
         path = self.path / METRICS
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise RunError(f"cannot read {path}: {exc.strerror}") from None
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        records = []
+        for index, (number, line) in enumerate(lines):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                if index == len(lines) - 1:
+                    print(f"{path}: line {number} is torn ({_reason(exc)}): ignored", file=sys.stderr)
+                    break
+                raise RunError(f"{path}: line {number} is not a metrics record ({_reason(exc)})") from None
+            records.append(record)
+        return records
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop the records of steps after `step`: a resumed run repeats them, and the log then
-        reads as one uninterrupted run."""
+        """Drop the records of steps after `step` (a resumed run repeats them, and the log then
+        reads as one uninterrupted run) and a torn last line: the file is rewritten atomically,
+        and only if that changes it."""
         path = self.path / METRICS
         if path.exists():
-            kept = [r for r in self.metrics() if r.get("step", 0) <= step]
-            write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+            kept = "".join(json.dumps(r) + "\n" for r in self.metrics() if r.get("step", 0) <= step)
+            if kept != path.read_text():
+                write_atomic(path, kept)
+
+
+class DamagedCheckpoint(RunError):
+    """A checkpoint whose files do not read back."""
+
+
+def _reason(exc: BaseException | None) -> str:
+    """An exception as a short line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _abstract(tree: Any) -> Any:
@@ -209,11 +282,18 @@ class TrainedSupernet:
 
 
 def load_supernet(run: Run, mesh, step: int | None = None) -> TrainedSupernet:
-    step = run.latest_step() if step is None else step
-    if step is None:
+    """The supernet at checkpoint `step`, by default the newest intact one (see
+    Run.restore_latest)."""
+    if step is None and not run.steps():
         raise RunError(f"{run.path}: no checkpoint yet (training has not saved one)")
     layout = Layout(run.config.supernet)
     graphdef, params, stats = split(Supernet(run.config.supernet, seed=0))
     params = jax.device_put(params, NamedSharding(mesh, P()))
-    params, _ = run.restore(step, params)
+    if step is None:
+        step, params, _ = run.restore_latest(params)
+    else:
+        if step not in run.steps():
+            kept = ", ".join(map(str, sorted(run.steps()))) or "none"
+            raise RunError(f"{run.path}: no checkpoint at step {step} (kept: {kept})")
+        params, _ = run.restore(step, params)
     return TrainedSupernet(layout, graphdef, params, stats, step)

@@ -61,7 +61,7 @@ class Trainer:
         self.state = init_state(params, self.tx, self.mesh)
         self.step_fn = make_train_step(self.graphdef, self.stats, self.tx, self.mesh, self.optim, data.num_classes)
         self.sandwich = Sandwich(self.layout, t.seed, t.random_subnets)
-        batch = eval_batch(self.mesh)
+        batch = eval_batch(self.mesh, len(data.train_y))
         self.evaluator = Evaluator(
             self.graphdef,
             self.stats,
@@ -77,11 +77,17 @@ class Trainer:
         self.primary = jax.process_index() == 0
         self.console = Console(stderr=True, quiet=not self.primary)
 
-    def fit(self) -> dict:
+    def fit(self) -> dict | None:
         start = self._restore()
         if start >= self.total_steps:
-            self.console.print(f"{self.run.path}: already trained ({self.total_steps} steps)")
-            return self._final()
+            final = self._final_record()
+            if final is None:  # stopped between its last checkpoint and its final evaluation
+                return self._final()
+            self.run.close()
+            if self.primary:
+                print(f"{self.run.path}: already trained ({self.total_steps} steps), nothing to do", file=sys.stderr)
+                self._report(final["eval"])
+            return final["eval"]
         t = self.run.config.train
         self.console.print(
             f"supernet {self.layout.space.name} proxy {self.run.config.supernet.resolution}px on {self.data.name}: "
@@ -134,14 +140,22 @@ class Trainer:
         return self._final()
 
     def _restore(self) -> int:
-        step = self.run.latest_step()
+        """The step to start from: that of the newest intact checkpoint, whose parameters and
+        optimiser state then replace the initial ones (0 where there is none)."""
+        step, params, opt_state = self.run.restore_latest(self.state.params, self.state.opt_state)
         if step is None:
             return 0
-        params, opt_state = self.run.restore(step, self.state.params, self.state.opt_state)
         self.state = TrainState(params, opt_state)
+        if step < self.total_steps:
+            self.run.delete_after(step)  # damaged checkpoints, saved again on the way
         if self.primary:
             self.run.truncate_metrics(step)
         return step
+
+    def _final_record(self) -> dict | None:
+        """The final evaluation of a finished run, where its metrics hold one."""
+        records = [r for r in self.run.metrics() if r.get("step") == self.total_steps and "eval" in r]
+        return records[-1] if records else None
 
     def _evaluate(self, step: int, limit: int | None, console: Console) -> dict:
         began = time.perf_counter()
@@ -165,9 +179,12 @@ class Trainer:
         result = self._evaluate(self.total_steps, None, self.console)
         self.run.close()
         if self.primary:
-            print(
-                f"{self.run.path}: largest {result['largest']:.2%}, smallest {result['smallest']:.2%} top-1 on "
-                f"{len(self.data.test_y)} test images",
-                file=sys.stdout,
-            )
+            self._report(result)
         return result
+
+    def _report(self, result: dict) -> None:
+        print(
+            f"{self.run.path}: largest {result['largest']:.2%}, smallest {result['smallest']:.2%} top-1 on "
+            f"{len(self.data.test_y)} test images",
+            file=sys.stdout,
+        )
