@@ -55,12 +55,12 @@ def test_damaged_latest_checkpoint_falls_back_to_the_older_one(trained_tiny, tmp
     trained = load_supernet(Run.open(out), make_mesh(jax.devices()[:1]))  # as nas.evaluate and extraction
     assert trained.step == KEPT[0]
     err = capsys.readouterr().err
-    assert f"checkpoint step {TINY_STEPS} is damaged (" in err and f"resuming from step {KEPT[0]}" in err
+    assert f"checkpoint step {TINY_STEPS} is damaged (" in err and f"using step {KEPT[0]}" in err
     assert len(err.strip().splitlines()) == 1
 
     code, _, err = resume(out, trained_tiny[1], *tiny_args(tmp_path_factory.getbasetemp()))
     assert code == 0, err
-    assert f"checkpoint step {TINY_STEPS} is damaged (" in err and f"resuming from step {KEPT[0]}" in err
+    assert f"checkpoint step {TINY_STEPS} is damaged (" in err and f"using step {KEPT[0]}" in err
     assert f"resuming at step {KEPT[0]}" in err
     run = Run.open(out)
     assert run.latest_step() == TINY_STEPS

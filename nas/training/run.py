@@ -186,7 +186,7 @@ class Run:
                 older = steps[newer + 1] if newer + 1 < len(steps) else None
                 if older is not None:
                     print(
-                        f"checkpoint step {step} is damaged ({_reason(exc.__cause__)}); resuming from step {older}",
+                        f"checkpoint step {step} is damaged ({_reason(exc.__cause__)}); using step {older}",
                         file=sys.stderr,
                     )
                 continue
