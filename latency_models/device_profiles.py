@@ -4,7 +4,8 @@ Bundled profiles live in latency_models/profiles/<device>-<precision>.json (rege
 published measurements by `python -m latency_models.build_profiles`); profiles users make with
 `python -m latency_models.calibrate` live in $NAS_HOME/profiles (default ~/.cache/platform-nas)
 and take precedence. The `host` profile is this machine: it is fitted from a table measured here,
-kept (with its CPU model in the name) under $NAS_HOME. `python -m latency_models.devices` lists
+kept (with its CPU model in the name) under $NAS_HOME; latency_models.host_profile measures the
+blocks that table lacks on first use. `python -m latency_models.devices` lists
 them all (`describe_profiles`).
 """
 
@@ -86,33 +87,57 @@ def load_predictor(target: str, precision: str = "fp32") -> LatencyPredictor:
 
 def _host_predictor(precision: str) -> LatencyPredictor:
     """The calibrated host predictor if `latency_models.evaluate` made one, else one fitted now
-    from the host table (and kept), else an error naming the command that measures the table."""
-    predictor_path, table_path = host_predictor_path(precision), host_table_path(precision)
-    if predictor_path.exists():
-        try:
-            return LatencyPredictor.load(predictor_path)
-        except PredictorError:
-            pass  # made by another version: refit below
+    from the host table (and kept), else an error naming the commands that measure the table."""
+    predictor = saved_host_predictor(precision)
+    if predictor is not None:
+        return predictor
+    table_path = host_table_path(precision)
     if not table_path.exists():
         raise UnknownTarget(
-            f"no latency table for this CPU ({cpu_model()}) at {table_path}; measure one with: "
+            f"no latency table for this CPU ({cpu_model()}) at {table_path}; `python -m latency_models.predict "
+            f"--target host` measures what it needs on first use, or measure the whole space with: "
             + measure_command(table_path, precision)
         )
+    return fit_host_predictor(load_host_table(precision), precision)
+
+
+def saved_host_predictor(precision: str) -> LatencyPredictor | None:
+    """The host predictor kept under $NAS_HOME, or None (none yet, or made by another version)."""
+    path = host_predictor_path(precision)
+    if path.exists():
+        try:
+            return LatencyPredictor.load(path)
+        except PredictorError:
+            pass  # made by another version: to be refitted
+    return None
+
+
+def load_host_table(precision: str) -> LatencyTable:
+    """This machine's table (UnknownTarget, saying what to do, if it cannot be read)."""
     try:
-        table = LatencyTable.load(table_path)
+        return LatencyTable.load(host_table_path(precision))
     except TableError as exc:
         raise UnknownTarget(f"{exc} (measure it again with --resume, or delete it)") from None
+
+
+def fit_host_predictor(table: LatencyTable, precision: str) -> LatencyPredictor:
+    """The host predictor fitted on this machine's table alone, kept as the host profile."""
     predictor = fit(
         table,
         metadata={
             "device": "host",
             "precision": precision,
             "soc": cpu_model(),
-            "source": f"fitted on {table_path} (no whole-network calibration)",
+            "source": f"fitted on {host_table_path(precision)} (no whole-network calibration)",
         },
     )
-    predictor.save(predictor_path)
+    predictor.save(host_predictor_path(precision))
     return predictor
+
+
+def is_calibrated(predictor: LatencyPredictor) -> bool:
+    """Fitted on whole networks as well as blocks (`latency_models.evaluate`'s host predictor)."""
+    return predictor.metadata.get("fit", {}).get("networks", 0) > 0
 
 
 def describe_profiles() -> list[dict]:
@@ -129,7 +154,10 @@ def describe_profiles() -> list[dict]:
                 "target": "host",
                 "precision": precision,
                 "soc": cpu_model(),
-                "status": "ready" if table.exists() else f"not measured: {measure_command(table, precision)}",
+                "status": "ready"
+                if table.exists()
+                else "not measured yet: `predict` or `nas.search` with --target host measures what it needs on "
+                f"first use (or the whole space: {measure_command(table, precision)})",
             }
         )
     return rows

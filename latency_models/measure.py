@@ -10,7 +10,6 @@ Each row is saved (atomically) as soon as it is measured, so a killed run loses 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -18,17 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.adb import AdbBackend
-from latency_models.backends import Backend, BlockError, DeviceError
+from latency_models.backends import Backend, DeviceError
 from latency_models.host import HostBackend
+from latency_models.measuring import check_resumable, measure_into
 from latency_models.options import add_form_arguments, add_precision, form_space
 from latency_models.signature import Block, space_blocks
-from latency_models.table import LatencyRow, LatencyTable, TableError
-from latency_models.tflite.emit import emit_block
+from latency_models.table import LatencyTable, TableError
 from search_spaces import SPACES
 
 PROG = "python -m latency_models.measure"
-# Metadata that must agree before a run may add rows to an existing table.
-RESUME_FIELDS = ("device", "runtime", "soc", "threads", "delegate", "precision")
 
 
 def build_parser() -> ArgumentParser:
@@ -92,17 +89,17 @@ def open_table(path: Path, resume: bool, backend: Backend, precision: str) -> La
         table = LatencyTable.load(path)
     except TableError as exc:
         raise UserError(str(exc)) from None
-    for name in RESUME_FIELDS:
-        theirs, ours = getattr(table.metadata, name), getattr(metadata, name)
-        if theirs != ours:
-            raise UserError(f"{path} was measured with {name}={theirs!r}, this run has {name}={ours!r}")
+    try:
+        check_resumable(table, metadata, path)
+    except TableError as exc:
+        raise UserError(str(exc)) from None
     return table
 
 
 def measure_blocks(backend: Backend, todo: list[Block], table: LatencyTable, out: Path, console: Console):
-    """Time each block and save the table after every row. Returns the blocks that failed
-    (with why); a DeviceError propagates, with every row measured so far already on disk."""
-    failed: list[tuple[Block, str]] = []
+    """Time each block and save the table after every row, with a progress bar. Returns the
+    blocks that failed (with why); a DeviceError propagates, with every row measured so far
+    already on disk."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -111,23 +108,15 @@ def measure_blocks(backend: Backend, todo: list[Block], table: LatencyTable, out
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with tempfile.TemporaryDirectory() as scratch, Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console) as progress:
         task = progress.add_task("measuring", total=len(todo))
-        for number, block in enumerate(todo):
-            model_path = Path(scratch) / f"block{number:04d}.tflite"
-            model_path.write_bytes(emit_block(block))
-            try:
-                timing = backend.time_model(model_path)
-            except BlockError as exc:
-                failed.append((block, str(exc)))
-                progress.console.print(f"[yellow]skipped[/] {block.key}: {exc}")
-            else:
-                table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
-                table.save(out)  # every row is on disk before the next one starts
-            finally:
-                model_path.unlink()
+
+        def advance(block: Block, error: str | None) -> None:
+            if error is not None:
+                progress.console.print(f"[yellow]skipped[/] {block.key}: {error}")
             progress.advance(task)
-    return failed
+
+        return measure_into(backend, todo, table, out, advance)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """`python -m latency_models.predict --target pixel4 (--arch SPEC.json | --zoo NAME)`: the
-predicted latency of one network on one device, in ms (per block with --json)."""
+predicted latency of one network on one device, in ms (per block with --json). With `--target
+host`, the blocks this machine's table lacks are measured first (once; see
+latency_models.host_profile)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 
 from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.device_profiles import UnknownTarget, load_predictor
+from latency_models.host_profile import host_predictor
 from latency_models.options import add_precision
 from latency_models.predictor import PredictorError
 from search_spaces.arch_spec import ArchSpec
@@ -32,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown zoo model {args.zoo!r} (see `python -m search_spaces.zoo list`)")
     spec = ArchSpec.load(args.arch) if args.arch else zoo_model(args.zoo, resolution=args.resolution)
     try:
-        predictor = load_predictor(args.target, args.precision)
+        # host: measures the blocks this machine's table lacks first (once), saying so on stderr
+        predictor = (
+            host_predictor([spec], args.precision)
+            if args.target == "host"
+            else load_predictor(args.target, args.precision)
+        )
     except (UnknownTarget, PredictorError) as exc:
         raise UserError(str(exc)) from None
     ms = predictor.spec_ms(spec, args.precision)

@@ -50,6 +50,7 @@ BASELINE = "mobilenet_v2_1.0"
 BASELINE_RESOLUTION = 224  # the budget's network in the deployed form: as published
 NEAR_BUDGET = 0.15  # published models within this fraction of the budget are compared with the choice
 SPACES = ("mbv3",)
+HOST_SAMPLES, HOST_SAMPLE_SEED = 4, 0  # searched networks whose blocks the host measures on first use
 RESCORE = 16  # finalists re-scored with the supernet: the best by estimate (about 3 s each on one core)
 
 
@@ -158,6 +159,18 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
     except (ValueError, TypeError) as exc:  # a width or resolutions the space lacks, unknown space_args
         raise SearchError(f"estimator {name}: {exc}") from None
     return space
+
+
+def host_specs(settings: SearchSettings) -> list[ArchSpec]:
+    """The networks whose blocks the host measures before its first search (see
+    latency_models.host_profile): the budget's network and HOST_SAMPLES of the searched ones,
+    in the form the search prices them."""
+    estimator, _ = load_estimator(settings)
+    space = search_space(settings, estimator)
+    rng = np.random.default_rng(HOST_SAMPLE_SEED)
+    return [published_form(BASELINE, estimator.scope)] + [
+        space.materialize(space.sample(rng)) for _ in range(HOST_SAMPLES)
+    ]
 
 
 def check_supernet(supernet: str, space: PinnedSpace, space_name: str, scope: Scope) -> None:

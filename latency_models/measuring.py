@@ -1,0 +1,61 @@
+"""Timing blocks into a latency table file, one row at a time: each block is emitted as a .tflite
+model, timed on a backend, added to the table, and the table saved (atomically) before the next
+block starts, so a killed run keeps every row measured and a rerun measures only what is missing.
+
+`latency_models.measure` (the command) and the host's first use (`latency_models.host_profile`)
+both measure through `measure_into`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from latency_models.backends import Backend, BlockError
+from latency_models.signature import Block
+from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.tflite.emit import emit_block
+
+# Metadata that must agree before a run may add rows to an existing table.
+RESUME_FIELDS = ("device", "runtime", "soc", "threads", "delegate", "precision")
+
+
+def check_resumable(table: LatencyTable, metadata: TableMetadata, path: Path) -> None:
+    """TableError naming the first field where `table` (at `path`) was measured otherwise than
+    `metadata` says this run measures."""
+    for name in RESUME_FIELDS:
+        theirs, ours = getattr(table.metadata, name), getattr(metadata, name)
+        if theirs != ours:
+            raise TableError(f"{path} was measured with {name}={theirs!r}, this run has {name}={ours!r}")
+
+
+def measure_into(
+    backend: Backend,
+    todo: Sequence[Block],
+    table: LatencyTable,
+    out: Path,
+    on_block: Callable[[Block, str | None], None] = lambda block, error: None,
+) -> list[tuple[Block, str]]:
+    """Time each block of `todo` on `backend`, adding its row to `table` and saving the table to
+    `out` after every row; `on_block(block, error)` follows each block (error: why it could not
+    be timed, else None), after its row is on disk. Returns the blocks that failed (with why);
+    a DeviceError, or anything `on_block` raises, propagates with every row so far on disk."""
+    failed: list[tuple[Block, str]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for number, block in enumerate(todo):
+            model_path = Path(scratch) / f"block{number:04d}.tflite"
+            model_path.write_bytes(emit_block(block))
+            error = None
+            try:
+                timing = backend.time_model(model_path)
+            except BlockError as exc:
+                error = str(exc)
+                failed.append((block, error))
+            else:
+                table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
+                table.save(out)  # every row is on disk before the next one starts
+            finally:
+                model_path.unlink()
+            on_block(block, error)
+    return failed
