@@ -94,7 +94,7 @@ def run_seed(device: str, budget: float, seed: int, out: Path) -> dict:
     arch_path = out / "arch.json"
     if not arch_path.exists():
         settings = SearchSettings(target=device, latency_ms=budget, seed=seed, resume=True)
-        search_device(settings, out).write(out)
+        search_device(settings, out)  # writes its result into out
     arch = json.loads(arch_path.read_text())
     if not np.isclose(arch["budget_ms"], budget, rtol=1e-9) or arch["seed"] != seed:
         raise InputError(f"{arch_path}: a search for {arch['budget_ms']} ms, seed {arch['seed']}; remove {out}")

@@ -85,7 +85,7 @@ def searched_arch(args, out: Path) -> tuple[Path, dict]:
             raise UserError(f"--arch {arch_path}: no such file")
         searched = out / "search" / target
         settings = SearchSettings(target=target, seed=args.seed, estimator=ESTIMATOR, resume=True)
-        search_device(settings, searched).write(searched)
+        search_device(settings, searched)  # writes its result into searched
     ArchSpec.load(str(arch_path))  # a SpecError (one line) on a file that is not a search result
     arch = json.loads(arch_path.read_text())
     if arch.get("form") != "proxy":

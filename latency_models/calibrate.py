@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
+from common.locks import hold
 from latency_models.calibration import (
     MIN_MEASUREMENTS,
     PRIOR_WEIGHT,
@@ -64,7 +65,11 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--name", required=True, help="name of the new device profile (letters, digits, _ . -)")
     add_precision(parser, "precision the measurements were taken at; rows of other precisions are skipped")
-    parser.add_argument("--out", help="write the profile here instead of $NAS_HOME/profiles/<name>-<precision>.json")
+    parser.add_argument(
+        "--out",
+        help="write the profile here instead of $NAS_HOME/profiles/<name>-<precision>.json (held by OUT.lock while "
+        "written: a second writer is refused)",
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -154,9 +159,10 @@ def fit_profile(
 
 def save(predictor: LatencyPredictor, out: Path) -> bool:
     """Write the profile; whether it replaced one."""
-    replaced = out.exists()
     try:
-        predictor.save(out)
+        with hold(out, "latency profile"):  # one writer: a second calibration into it is refused
+            replaced = out.exists()
+            predictor.save(out)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror}") from None
     return replaced

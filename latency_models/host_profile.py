@@ -12,6 +12,11 @@ measures only blocks new to the table.
 Nothing is measured when the kept host predictor already covers the request: when it was
 calibrated on whole networks (`latency_models.evaluate`: its prices are kept as they are), or
 when the table it was fitted on has every block asked for.
+
+The host table is locked while it is measured into (`common.locks`, TABLE.lock beside it): a
+second process that would measure into it at the same time is refused (exit 2, naming the one
+measuring) rather than saving its rows over the other's; the rows another process added since
+`plan` read the table are kept, and not measured again.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from latency_models.device_profiles import (
     saved_host_predictor,
 )
 from latency_models.host import HostBackend, cpu_model
-from latency_models.measuring import check_resumable, measure_into
+from latency_models.measuring import check_resumable, hold_table, measure_into
 from latency_models.predictor import LatencyPredictor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable, TableError, TableMetadata
@@ -91,7 +96,13 @@ class FirstUse:
         the table (the predictor still prices it)."""
         path = host_table_path(self.precision)
         self.predictor = None  # the table grows: the predictor is fitted again
-        failed = measure_into(backend or HostBackend(), self.missing, self.table, path, on_block)
+        with hold_table(path):
+            if path.exists():  # another process may have measured into it since `plan` read it
+                for key, row in load_host_table(self.precision).rows.items():
+                    if key not in self.table:
+                        self.table.add(row)
+                self.missing = [block for block in self.missing if block.key not in self.table]
+            failed = measure_into(backend or HostBackend(), self.missing, self.table, path, on_block)
         self.missing = [block for block, _ in failed]
         return failed
 
@@ -103,7 +114,9 @@ class FirstUse:
         if not self.table.rows:
             raise TableError(f"no block could be timed on this machine, so {path} has no rows to fit the host on")
         if not path.exists():
-            self.table.save(path)
+            with hold_table(path):
+                if not path.exists():
+                    self.table.save(path)
         self.predictor = fit_host_predictor(self.table, self.precision)
         return self.predictor
 

@@ -19,7 +19,7 @@ from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.adb import AdbBackend
 from latency_models.backends import Backend, DeviceError
 from latency_models.host import HostBackend
-from latency_models.measuring import check_resumable, measure_into
+from latency_models.measuring import check_resumable, hold_table, measure_into
 from latency_models.options import add_form_arguments, add_precision, form_space
 from latency_models.signature import Block, space_blocks
 from latency_models.table import LatencyTable, TableError
@@ -41,7 +41,11 @@ def build_parser() -> ArgumentParser:
     )
     add_precision(parser, "float32 or full-int8 blocks")
     parser.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
-    parser.add_argument("--out", help="table file to write (default: TARGET-SPACE-RESOLUTION-PRECISION-tTHREADS.jsonl)")
+    parser.add_argument(
+        "--out",
+        help="table file to write (default: TARGET-SPACE-RESOLUTION-PRECISION-tTHREADS.jsonl); held by OUT.lock "
+        "while measuring: a second writer is refused (exit 2, naming the holder)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue an existing --out table: measure only the blocks it lacks"
     )
@@ -128,23 +132,24 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or f"{default_name}.jsonl")
     console = Console(stderr=True)
     try:
-        table = open_table(out, args.resume, backend, args.precision)
-        blocks = space_blocks(space, args.resolution, args.precision, proxy=args.proxy)
-        missing = [block for block in blocks if block.key not in table]
-        todo = missing[: args.limit]
-        console.print(
-            f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
-            f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
-        )
-        failed = measure_blocks(backend, todo, table, out, console)
+        with hold_table(out):
+            table = open_table(out, args.resume, backend, args.precision)
+            blocks = space_blocks(space, args.resolution, args.precision, proxy=args.proxy)
+            missing = [block for block in blocks if block.key not in table]
+            todo = missing[: args.limit]
+            console.print(
+                f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
+                f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
+            )
+            failed = measure_blocks(backend, todo, table, out, console)
+            if not out.exists():
+                table.save(out)
     except DeviceError as exc:
         kept = f" ({len(LatencyTable.load(out))} rows kept in {out}; rerun with --resume)" if out.exists() else ""
         print(f"{PROG}: error: {exc}{kept}", file=sys.stderr)
         return 1
     finally:
         getattr(backend, "close", lambda: None)()
-    if not out.exists():
-        table.save(out)
     covered = len(blocks) - len(table.coverage(blocks).missing)
     console.print(f"{out}: {len(table)} rows; {covered}/{len(blocks)} blocks of {form} covered")
     for block, reason in failed:

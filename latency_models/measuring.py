@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common.locks import Lock, hold
 from latency_models.backends import Backend, BlockError
 from latency_models.signature import Block
 from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
@@ -19,6 +20,13 @@ from latency_models.tflite.emit import emit_block
 
 # Metadata that must agree before a run may add rows to an existing table.
 RESUME_FIELDS = ("device", "runtime", "soc", "threads", "delegate", "precision")
+
+
+def hold_table(path: Path) -> Lock:
+    """The table file's writer lock (`common.locks`): hold it from reading the table to its last
+    save, so a second run on the same table is refused (exit 2, naming the holder) instead of
+    both saving what each measured over the other's rows."""
+    return hold(path, "latency table")
 
 
 def check_resumable(table: LatencyTable, metadata: TableMetadata, path: Path) -> None:

@@ -19,6 +19,7 @@ nas/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from common.cli import (
 from nas.options import add_calib_images, add_cpu_devices
 from nas.supernet.supernet import SupernetConfig
 from nas.training.data import AUGMENTATIONS, Dataset, Normalizer, load_dataset
-from nas.training.run import Run, RunConfig, TrainConfig
+from nas.training.run import Run, RunConfig, TrainConfig, hold_run
 from nas.training.trainer import Trainer
 from nas.training.xla import configure_cpu_devices, use_compilation_cache
 
@@ -57,7 +58,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--data", help=f"fashion-mnist or a path: idx files, .npz, CIFAR-10 batches, image folder ({d.data})"
     )
-    p.add_argument("--out", required=True, help="run folder: config.json, checkpoints/, metrics.jsonl")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder: config.json, checkpoints/, metrics.jsonl; held by OUT.lock while training: "
+        "a second writer is refused (exit 2, naming the holder)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training images (default: {d.epochs})")
     p.add_argument(
@@ -179,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_cpu_devices(args.cpu_devices)
     start_distributed(args)
     out = Path(args.out)
-    use_compilation_cache(out)
-    run_folder, data = _resume(args, out) if args.resume else _start(args, out)
-    trainer = Trainer(run_folder, data, args.checkpoint_every, args.log_every, args.eval_images, args.calib_images)
-    if not args.resume and jax.process_index() == 0:
-        run_folder.write_config()  # only now: a start refused above leaves nothing to refuse a rerun
-    trainer.fit()
+    # one writer per run folder: the first process holds its lock (other hosts share the folder)
+    with hold_run(out) if jax.process_index() == 0 else contextlib.nullcontext():
+        use_compilation_cache(out)
+        run_folder, data = _resume(args, out) if args.resume else _start(args, out)
+        trainer = Trainer(run_folder, data, args.checkpoint_every, args.log_every, args.eval_images, args.calib_images)
+        if not args.resume and jax.process_index() == 0:
+            run_folder.write_config()  # only now: a start refused above leaves nothing to refuse a rerun
+        trainer.fit()
     return 0
 
 

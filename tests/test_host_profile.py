@@ -3,9 +3,12 @@ lacks into this machine's table, then prices; a second call measures nothing; a 
 mid-way keeps its rows and the rerun measures only the rest."""
 
 import json
+import socket
+import subprocess
 
 import pytest
 
+from common.locks import LockedError, lock_path
 from latency_models import host_profile, predict
 from latency_models.backends import Timing
 from latency_models.device_profiles import host_predictor_path, host_table_path
@@ -106,3 +109,24 @@ def test_a_host_search_measures_its_networks_blocks_first(fresh_home, monkeypatc
     assert arch["predicted_latency_ms"] <= arch["budget_ms"]
     assert search_command.main([*quick, "--out", str(tmp_path / "two")]) == 0
     assert "measuring" not in capsys.readouterr().err
+
+
+def test_first_use_keeps_rows_another_process_measured_and_is_refused_while_one_measures(fresh_home):
+    specs = [zoo_model(SMALL)]
+    first, other = host_profile.plan(specs), host_profile.plan(specs)
+    other.missing = other.missing[:3]
+    other.measure(FakeBackend())  # another process, after `first` read the table
+    backend = FakeBackend()
+    first.measure(backend)
+    assert backend.timed == len(first.table) - 3  # the other's rows kept, not measured again
+    assert len(LatencyTable.load(host_table_path())) == len(first.table)
+    assert not lock_path(host_table_path()).exists()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_path(host_table_path()).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        later = host_profile.plan([zoo_model("mobilenet_v2_1.0")])
+        with pytest.raises(LockedError, match=f"is being written by pid {sleeper.pid} "):
+            later.measure(FakeBackend())
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -57,6 +57,7 @@ def test_killed_run_resumes_without_remeasuring_or_losing_rows(tmp_path):
     for key, row in before.rows.items():
         assert after.rows[key] == row  # kept exactly, not measured again
     assert f"{len(before)} already in" in result.stderr
+    assert not (tmp_path / "host.jsonl.lock").exists()  # the killed run's lock was taken over, then released
 
 
 def test_proxy_form_measures_the_blocks_a_supernet_trains(tmp_path):

@@ -79,7 +79,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--generations", type=positive_int, default=d.generations, help=f"generations ({d.generations})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"the same seed gives the same search (default: {d.seed})")
     add_supernet(p, required=False, purpose="re-score the finalists with it")
-    p.add_argument("--out", default="search-out", help="output folder; one subfolder per device (search-out)")
+    p.add_argument(
+        "--out",
+        default="search-out",
+        help="output folder; one subfolder per device (search-out), held by OUT/DEVICE.lock from the start until "
+        "the result is written: a second writer is refused (exit 2, naming the holder)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the searches saved in --out")
     return p
 
@@ -116,9 +121,7 @@ def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Pa
                 label = f"best {best.best_score:.2%} of {best.evaluated}" if best.best is not None else "none feasible"
                 progress.update(task, advance=1, best=label)
 
-            result = run_search(search, spent, outs[target], advance)
-            result.write(outs[target])
-            results[target] = result.arch
+            results[target] = run_search(search, spent, outs[target], advance).arch  # written into outs[target]
     return results
 
 
@@ -129,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     for s in settings:
         if s.target == "host":  # measures the blocks this machine's table lacks first (once), saying so
             host_predictor(host_specs(s), s.precision)
-    prepared = prepare_searches(settings, list(outs.values()))
-    searches = dict(zip(outs, prepared))
-    results = _run_all(searches, outs)
+    prepared = prepare_searches(settings, list(outs.values()))  # each holds its folder's lock
+    try:
+        results = _run_all(dict(zip(outs, prepared)), outs)
+    finally:
+        for search, _ in prepared:
+            search.release()
     _print_summary(args, results, outs)
     return 0
 

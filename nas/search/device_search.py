@@ -1,6 +1,9 @@
 """One device's latency-constrained search, as a library: `SearchSettings` in, `search_device`
 (or, for several devices checked before any runs, `prepare_searches` then `run_search` each) out
-to a `SearchResult` that writes arch.json, pareto.json, pareto.png and report.md.
+to a `SearchResult`, written (arch.json, pareto.json, pareto.png and report.md) into the output
+folder. That folder is locked (`common.locks`, OUT.lock beside it) from `prepare` until the result
+is written: a second search into it is refused (SearchError naming the holder), and the check that
+it "already holds a search" is made under the lock.
 
 The accuracy estimator declares what it scores (nas.accuracy.scope): the space, the dimensions it
 holds fixed, the resolutions, the form of the network (deployed, or the proxy a supernet trains)
@@ -29,6 +32,7 @@ import numpy as np
 
 from common.errors import InputError
 from common.files import write_atomic
+from common.locks import Lock, hold
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
 from latency_models.options import DEFAULT_PRECISION
@@ -237,6 +241,12 @@ class DeviceSearch:
         common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
         self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
         self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
+        self.lock: Lock | None = None  # the output folder's, from `prepare` until the result is written
+
+    def release(self) -> None:
+        """Let go of the output folder's lock (done by `run_search` once the result is written)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def _smallest_option(self, i, dim) -> int:
         if i in self.space.pinned:
@@ -355,58 +365,91 @@ def prepare(
     settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path, out: Path
 ) -> tuple[DeviceSearch, float]:
     """A device's search, restored from `out` when resuming (with the seconds already spent);
-    everything that can be wrong with the input is found here, before any work."""
-    search = DeviceSearch(settings, space, estimator, estimator_path)
-    state_path = out / STATE
-    if settings.resume and state_path.exists():
-        try:
-            return search, search.load_state(json.loads(state_path.read_text()), state_path)
-        except SearchError:
-            raise  # a state of another search: load_state says which setting differs
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
-    if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
-        raise SearchError(
-            f"{out} already holds a search: resume it (--resume), or choose another output folder (--out)"
-        )
-    return search, 0.0
+    everything that can be wrong with the input is found here, before any work. `out` is locked
+    first (the search holds the lock until `run_search` has written its result): a search
+    already writing there is refused, naming its process."""
+    lock = hold_output(out)
+    try:
+        search = DeviceSearch(settings, space, estimator, estimator_path)
+        search.lock = lock
+        state_path = out / STATE
+        if settings.resume and state_path.exists():
+            try:
+                return search, search.load_state(json.loads(state_path.read_text()), state_path)
+            except SearchError:
+                raise  # a state of another search: load_state says which setting differs
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
+        if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
+            raise SearchError(
+                f"{out} already holds a search: resume it (--resume), or choose another output folder (--out)"
+            )
+        return search, 0.0
+    except BaseException:
+        lock.release()
+        raise
+
+
+def hold_output(out: Path) -> Lock:
+    """The output folder's writer lock; a live holder is a SearchError naming it."""
+    try:
+        return hold(out, "search output")
+    except InputError as exc:
+        raise SearchError(str(exc)) from None
 
 
 def run_search(
     search: DeviceSearch, spent: float, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
 ) -> SearchResult:
     """Runs the remaining generations, saving the state in `out` after each (and calling
-    `on_generation`), and returns the result (which `SearchResult.write` puts in `out`)."""
-    began = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    while search.evolution.generation < search.settings.generations:
-        search.evolution.step()
-        search.pareto.step()
-        write_atomic(out / STATE, json.dumps(search.state(spent + time.perf_counter() - began)))
-        on_generation(search)
-    if not search.evolution.members:
-        raise SearchError(
-            f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
-        )
-    return _finish(search, round(spent + time.perf_counter() - began, 2))
+    `on_generation`), writes the result into `out` (`SearchResult.write`) and returns it; the
+    lock `prepare` took on `out` is released at the end, whatever happens."""
+    try:
+        if search.lock is None:  # a search not from `prepare`: lock its folder here
+            search.lock = hold_output(out)
+        began = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        while search.evolution.generation < search.settings.generations:
+            search.evolution.step()
+            search.pareto.step()
+            write_atomic(out / STATE, json.dumps(search.state(spent + time.perf_counter() - began)))
+            on_generation(search)
+        if not search.evolution.members:
+            raise SearchError(
+                f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
+            )
+        result = _finish(search, round(spent + time.perf_counter() - began, 2))
+        result.write(out)
+        return result
+    finally:
+        search.release()
 
 
 def prepare_searches(settings: list[SearchSettings], outs: list[Path]) -> list[tuple[DeviceSearch, float]]:
     """Every device's search ready to run, each restored from its `out` when resuming: the
     estimator, the space (shared by the devices: they differ in target only) and the supernet are
-    checked once, and every input problem is found before any search runs."""
+    checked once, and every input problem is found before any search runs. Each holds its
+    `out`'s lock until `run_search` (or `release`); a refusal releases those taken before it."""
     estimator, path = load_estimator(settings[0])
     space = search_space(settings[0], estimator)
     if settings[0].supernet:
         check_supernet(settings[0].supernet, space, settings[0].space, estimator.scope)
-    return [prepare(s, space, estimator, path, out) for s, out in zip(settings, outs)]
+    prepared: list[tuple[DeviceSearch, float]] = []
+    try:
+        for s, out in zip(settings, outs):
+            prepared.append(prepare(s, space, estimator, path, out))
+    except BaseException:
+        for search, _ in prepared:
+            search.release()
+        raise
+    return prepared
 
 
 def search_device(
     settings: SearchSettings, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
 ) -> SearchResult:
-    """One device's whole search in one call, its state in `out`; the result's `write(out)` puts
-    arch.json, pareto.json, pareto.png and report.md beside it."""
+    """One device's whole search in one call, its state in `out`, and its result written there
+    (arch.json, pareto.json, pareto.png and report.md) before it is returned."""
     [(search, spent)] = prepare_searches([settings], [out])
     return run_search(search, spent, out, on_generation)
 

@@ -24,6 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 from common.errors import InputError
 from common.files import write_atomic
+from common.locks import Lock, hold
 from nas.supernet.supernet import Layout, Supernet, SupernetConfig
 from nas.training.data import Normalizer
 from nas.training.step import OptimConfig, split
@@ -104,6 +105,16 @@ class RunConfig:
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise RunError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
+
+
+def hold_run(path: str | os.PathLike) -> Lock:
+    """The run folder's writer lock (`common.locks`, PATH.lock beside it), held while a run is
+    started or trained: a second trainer on the same folder is refused (RunError naming the
+    holder), and "already holds a run" is checked under it. A lock of a killed run is taken over."""
+    try:
+        return hold(path, "training run")
+    except InputError as exc:
+        raise RunError(str(exc)) from None
 
 
 class Run:
