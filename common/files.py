@@ -1,4 +1,5 @@
-"""Files the project writes and reads: atomic writes, and one reader for its JSON files."""
+"""Files the project writes and reads: atomic writes, one reader for its JSON files, and a
+size-bounded reader for binary files handed over by users."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_bounded(path: str | os.PathLike, max_bytes: int, error: type[Exception]) -> bytes:
+    """A file's bytes, refused with `error` (a one-line reason, without the path) when it is
+    larger than `max_bytes` or cannot be read: a bound on what a damaged file makes us load."""
+    try:
+        if Path(path).stat().st_size > max_bytes:
+            raise error(f"larger than {max_bytes >> 20} MiB")
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read ({exc.strerror})") from None
 
 
 def read_json(path: str | os.PathLike, error: type[Exception]) -> object:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from latency_models.backends import Backend
 from latency_models.device_profiles import (
@@ -37,7 +36,7 @@ from latency_models.device_profiles import (
     saved_host_predictor,
 )
 from latency_models.host import HostBackend, cpu_model
-from latency_models.measuring import check_resumable, hold_table, measure_into
+from latency_models.measuring import block_progress, check_resumable, hold_table, measure_into
 from latency_models.predictor import LatencyPredictor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable, TableError, TableMetadata
@@ -154,21 +153,6 @@ def host_predictor(
         return first_use.fitted()
     console = console or Console(stderr=True)
     console.print(first_use.message(), highlight=False, soft_wrap=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("measuring", total=len(first_use.missing))
-
-        def advance(block: Block, error: str | None) -> None:
-            if error is not None:
-                progress.console.print(f"[yellow]skipped[/] {block.key}: {error}")
-            progress.advance(task)
-
-        first_use.measure(backend, advance)
+    with block_progress(console, len(first_use.missing)) as on_block:
+        first_use.measure(backend, on_block)
     return first_use.fitted()

@@ -13,15 +13,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common.cli import ArgumentParser, UserError, positive_int, run
 from latency_models.adb import AdbBackend
 from latency_models.backends import Backend, DeviceError
 from latency_models.host import HostBackend
-from latency_models.measuring import check_resumable, hold_table, measure_into
+from latency_models.measuring import block_progress, check_resumable, hold_table, measure_into
 from latency_models.options import add_form_arguments, add_precision, form_space
-from latency_models.signature import Block, space_blocks
+from latency_models.signature import space_blocks
 from latency_models.table import LatencyTable, TableError
 from search_spaces import SPACES
 
@@ -100,29 +99,6 @@ def open_table(path: Path, resume: bool, backend: Backend, precision: str) -> La
     return table
 
 
-def measure_blocks(backend: Backend, todo: list[Block], table: LatencyTable, out: Path, console: Console):
-    """Time each block and save the table after every row, with a progress bar. Returns the
-    blocks that failed (with why); a DeviceError propagates, with every row measured so far
-    already on disk."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("measuring", total=len(todo))
-
-        def advance(block: Block, error: str | None) -> None:
-            if error is not None:
-                progress.console.print(f"[yellow]skipped[/] {block.key}: {error}")
-            progress.advance(task)
-
-        return measure_into(backend, todo, table, out, advance)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     backend = make_backend(args)
@@ -141,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
                 f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
             )
-            failed = measure_blocks(backend, todo, table, out, console)
+            with block_progress(console, len(todo)) as on_block:
+                failed = measure_into(backend, todo, table, out, on_block)
             if not out.exists():
                 table.save(out)
     except DeviceError as exc:

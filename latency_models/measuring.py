@@ -9,8 +9,12 @@ both measure through `measure_into`.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common.locks import Lock, hold
 from latency_models.backends import Backend, BlockError
@@ -67,3 +71,26 @@ def measure_into(
                 model_path.unlink()
             on_block(block, error)
     return failed
+
+
+@contextmanager
+def block_progress(console: Console, total: int) -> Iterator[Callable[[Block, str | None], None]]:
+    """A progress bar over `total` blocks on `console`; yields the `on_block` callback for
+    `measure_into`, which advances it and prints each block that could not be timed."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("measuring", total=total)
+
+        def advance(block: Block, error: str | None) -> None:
+            if error is not None:
+                progress.console.print(f"[yellow]skipped[/] {block.key}: {error}")
+            progress.advance(task)
+
+        yield advance

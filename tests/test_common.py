@@ -10,7 +10,7 @@ import pytest
 
 from common.cli import ArgumentParser, UserError, float_in, int_at_least, positive_float, run
 from common.errors import InputError
-from common.files import read_json, write_atomic
+from common.files import read_bounded, read_json, write_atomic
 from nas.options import cpu_device_count
 from search_spaces.arch_spec import SpecError
 
@@ -82,3 +82,13 @@ def test_read_json_names_the_file(tmp_path):
         read_json(path, InputError)
     with pytest.raises(InputError, match="cannot read"):
         read_json(tmp_path / "missing.json", InputError)
+
+
+def test_read_bounded_refuses_a_file_over_its_bound_or_unreadable(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(b"x" * (2 << 20))
+    assert read_bounded(path, 4 << 20, InputError) == b"x" * (2 << 20)
+    with pytest.raises(InputError, match="^larger than 1 MiB$"):
+        read_bounded(path, 1 << 20, InputError)
+    with pytest.raises(InputError, match="^cannot read "):
+        read_bounded(tmp_path / "missing", 1 << 20, InputError)

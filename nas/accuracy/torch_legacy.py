@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
+from common.files import read_bounded
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -102,16 +103,10 @@ def _unpickle(stream: io.BytesIO):
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """The file's tensors by name, as float32 numpy arrays."""
-    path = Path(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise TorchFileError(f"{path}: larger than {MAX_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TorchFileError(f"{path}: cannot read ({exc.strerror})") from None
-    if data.startswith(b"PK\x03\x04"):
-        raise TorchFileError(f"{path}: a zip-format PyTorch file; only the legacy format is read")
-    try:
+        data = read_bounded(path, MAX_BYTES, TorchFileError)
+        if data.startswith(b"PK\x03\x04"):
+            raise TorchFileError("a zip-format PyTorch file; only the legacy format is read")
         return _parse(io.BytesIO(data))
     except TorchFileError as exc:
         raise TorchFileError(f"{path}: {exc}") from None

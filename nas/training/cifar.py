@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
+from common.files import read_bounded
 
 MAX_BYTES = 1 << 30  # a real batch is 30 MiB; a bound on what is read into memory
 NUMBER_KINDS = "biuf"  # bool, signed, unsigned, float: plain bytes, no Python objects inside
@@ -138,13 +139,7 @@ class _Unpickler(pickle._Unpickler):  # the Python implementation: its opcode ta
 
 def read_batch(path: str | Path):
     """The unpickled contents of one CIFAR-10 python batch (or batches.meta); bytes stay bytes."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise CifarFileError(f"larger than {MAX_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CifarFileError(f"cannot read ({exc.strerror})") from None
+    data = read_bounded(path, MAX_BYTES, CifarFileError)
     try:
         return _Unpickler(io.BytesIO(data), encoding="bytes").load()
     except CifarFileError:
