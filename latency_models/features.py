@@ -20,19 +20,25 @@ from search_spaces.arch_spec import (
     Conv,
     Dense,
     DWSeparable,
+    FusedMBConv,
     GlobalPool,
     Identity,
     MBConv,
+    Norm,
     Pool,
+    ResBlock,
     layer_output_shape,
 )
 from search_spaces.graph import layer_cost
 
-OPS = ("conv", "dwsep", "mbconv", "pool", "global_pool", "identity", "dense")
+OPS = ("conv", "dwsep", "mbconv", "fused_mbconv", "resblock", "pool", "global_pool", "norm", "identity", "dense")
 BASIS = (
     "ops",  # TFLite operators the block lowers to (per-op dispatch cost)
     "dense_macs",  # 1x1 convolutions and fully connected layers (M)
     "spatial_macs",  # kxk full convolutions, k > 1 (M)
+    # kxk grouped convolutions that are not depthwise (ResNeXt, RegNet; M): a group of a few
+    # channels reuses each input load far less than a full conv, so a MAC costs more.
+    "grouped_macs",
     # Depthwise MACs (M) by kernel size: XNNPACK and phone kernels have a tuned routine per size
     # (3x3 and 5x5), and 7x7 takes a slower generic path, so one price per MAC cannot fit all.
     "depthwise_macs_k3",
@@ -57,7 +63,7 @@ def _work(block: Block) -> dict[str, float]:
     out["weight_mbytes"] = cost.params * 4 / 1e6
     unfused = 1.0 if getattr(layer, "activation", "none") in ("hswish", "swish") else 0.0
     if isinstance(layer, Conv):
-        kind = "dense_macs" if layer.kernel == 1 else "spatial_macs"
+        kind = _conv_kind(layer.kernel, layer.groups)
         out[kind] = cost.macs / 1e6
         out["ops"] = 1 + unfused
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
@@ -91,6 +97,30 @@ def _work(block: Block) -> dict[str, float]:
         out["ops"] = ops
         out["act_mbytes"] = moved * 4 / 1e6
         out["elementwise_m"] = elementwise / 1e6
+    elif isinstance(layer, FusedMBConv):
+        mid_out = ho * wo * layer.mid_ch
+        spatial = mid_out * layer.kernel**2 * c / 1e6
+        out["spatial_macs"] = spatial
+        out["dense_macs"] = cost.macs / 1e6 - spatial
+        ops, moved, elementwise = 2 + unfused, size_in + 3 * mid_out + size_out, unfused * mid_out
+        if layer.se_ch:
+            ops += 5
+            moved += 3 * mid_out
+            elementwise += mid_out
+        if layer.has_residual:
+            ops += 1
+            moved += 3 * size_out
+            elementwise += size_out
+        out["ops"] = ops
+        out["act_mbytes"] = moved * 4 / 1e6
+        out["elementwise_m"] = elementwise / 1e6
+    elif isinstance(layer, ResBlock):
+        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, out)
+    elif isinstance(layer, Norm):
+        # A per-channel multiply and add (the activation fused into the add, or one op more).
+        out["ops"] = 2 + unfused
+        out["act_mbytes"] = 3 * size_in * 4 / 1e6
+        out["elementwise_m"] = (2 + unfused) * size_in / 1e6
     elif isinstance(layer, (Pool, GlobalPool)):
         out["ops"] = 1
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
@@ -104,6 +134,55 @@ def _work(block: Block) -> dict[str, float]:
         out["ops"] = 2 + unfused  # reshape + fully connected
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
     return out
+
+
+def _conv_kind(kernel: int, groups: int) -> str:
+    if kernel == 1:
+        return "dense_macs"
+    return "spatial_macs" if groups == 1 else "grouped_macs"
+
+
+def _residual_work(
+    layer: ResBlock, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], unfused: float, out: dict
+) -> None:
+    """The work of a residual block, conv by conv (see ResBlock for the order)."""
+    (h, w, c), (ho, wo, co) = in_shape, out_shape
+    mid = layer.mid_ch
+    convs = []  # (input elements, output elements, MACs, kind) of each conv
+    if layer.bottleneck:
+        convs.append((h * w * c, h * w * mid, h * w * c * mid, "dense_macs"))
+        kxk = ho * wo * mid * layer.kernel**2 * (mid // layer.groups)
+        convs.append((h * w * mid, ho * wo * mid, kxk, _conv_kind(layer.kernel, layer.groups)))
+        convs.append((ho * wo * mid, ho * wo * co, ho * wo * mid * co, "dense_macs"))
+    else:
+        convs.append((h * w * c, ho * wo * mid, ho * wo * c * mid * layer.kernel**2, "spatial_macs"))
+        convs.append((ho * wo * mid, ho * wo * co, ho * wo * mid * co * layer.kernel**2, "spatial_macs"))
+    if layer.projects:
+        convs.append((h * w * c, ho * wo * co, ho * wo * c * co, "dense_macs"))
+    for size_in, size_out, macs, kind in convs:
+        out[kind] += macs / 1e6
+    # Inner convs' activations and the post-activation after the add fuse into the op before
+    # them unless they are h-swish or swish.
+    inner = len(convs) - 1 - layer.projects
+    ops = len(convs) + 1 + unfused * inner  # the convs, the add
+    moved = sum(i + o for i, o, _, _ in convs) + 3 * ho * wo * co
+    elementwise = ho * wo * co + unfused * sum(o for _, o, _, _ in convs[:inner])
+    if layer.se_ch:
+        gated = ho * wo * layer.se_width
+        out["dense_macs"] += 2 * layer.se_width * layer.se_ch / 1e6
+        ops += 5
+        moved += 3 * gated
+        elementwise += gated
+    if layer.preact:
+        ops += 2 + unfused  # a per-channel multiply and add on the input
+        moved += 3 * h * w * c
+        elementwise += (2 + unfused) * h * w * c
+    else:
+        ops += unfused
+        elementwise += unfused * ho * wo * co
+    out["ops"] = ops
+    out["act_mbytes"] = moved * 4 / 1e6
+    out["elementwise_m"] = elementwise / 1e6
 
 
 def basis(block: Block) -> np.ndarray:
@@ -127,7 +206,7 @@ def descriptor(block: Block) -> np.ndarray:
         getattr(layer, "expansion", 1.0) / 6,
         1.0 if getattr(layer, "se_ch", 0) else 0.0,
         1.0 if getattr(layer, "groups", 1) > 1 else 0.0,
-        1.0 if isinstance(layer, MBConv) and layer.has_residual else 0.0,
+        1.0 if getattr(layer, "has_residual", False) or isinstance(layer, ResBlock) else 0.0,
         1.0 if block.precision == "int8" else 0.0,
     ]
     values += [1.0 if layer.op == op else 0.0 for op in OPS]

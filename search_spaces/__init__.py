@@ -1,6 +1,19 @@
 """Architectures: the ArchSpec IR, the search spaces that produce it and the zoo of published ones."""
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, MBConv, Pool, SpecError
+from search_spaces.arch_spec import (
+    ArchSpec,
+    Conv,
+    Dense,
+    DWSeparable,
+    FusedMBConv,
+    GlobalPool,
+    Identity,
+    MBConv,
+    Norm,
+    Pool,
+    ResBlock,
+    SpecError,
+)
 from search_spaces.fbnet import FBNetSpace
 from search_spaces.mbv3 import MobileNetV3Space
 from search_spaces.proxyless import ProxylessSpace
@@ -27,10 +40,13 @@ __all__ = [
     "Conv",
     "Dense",
     "DWSeparable",
+    "FusedMBConv",
     "GlobalPool",
     "Identity",
     "MBConv",
+    "Norm",
     "Pool",
+    "ResBlock",
     "SpecError",
     "ChoiceSpace",
     "Choices",

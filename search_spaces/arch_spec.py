@@ -29,6 +29,7 @@ SCHEMA_VERSION = 1
 
 ACTIVATIONS = ("none", "relu", "relu6", "hswish", "swish")
 SE_GATES = ("hsigmoid", "sigmoid")
+SE_SITES = ("output", "middle")  # where a residual block's squeeze-excite sits (ResBlock)
 POOL_KINDS = ("avg", "max")
 
 
@@ -166,6 +167,105 @@ class MBConv:
         return self.stride == 1 and self.in_ch == self.out_ch
 
 
+@dataclass(frozen=True)
+class ResBlock:
+    """Residual block of the ResNet family (ResNet, PreResNet, SE-ResNet, ResNeXt, RegNet).
+
+    basic:      kxk conv (in -> mid, stride) -> kxk conv (mid -> out)
+    bottleneck: 1x1 conv (in -> mid) -> kxk conv (mid -> mid, stride, `groups`) -> 1x1 conv (mid -> out)
+    Each conv has batch norm; all but the last have `activation`. The stride sits in the first
+    kxk conv (torchvision's "ResNet v1.5", pytorchcv's `conv1_stride=False`), as in every
+    measured model this block builds. The shortcut is the identity, or a 1x1 conv (stride, BN,
+    no activation) when the block strides or changes width: a projection shortcut.
+
+    `se_ch` > 0 adds squeeze-excite (ReLU, then the `se_gate`) of width se_ch on the body's
+    output before the add (`se_site="output"`, SE-ResNet) or on the kxk conv's output
+    (`se_site="middle"`, RegNetY). Post-activation (`preact=False`): `activation` after the add.
+    Pre-activation (`preact=True`, PreResNet): batch norm + `activation` on the block's input
+    first, which the body and a projection shortcut read, and nothing after the add; only an
+    identity shortcut reads the raw input.
+    """
+
+    op: ClassVar[str] = "resblock"
+    in_ch: int
+    out_ch: int
+    stride: int
+    mid_ch: int
+    bottleneck: bool = False
+    kernel: int = 3
+    groups: int = 1
+    se_ch: int = 0
+    se_site: str = "output"
+    se_gate: str = "sigmoid"
+    preact: bool = False
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_int(self.op, "mid_ch", self.mid_ch)
+        _check_bool(self.op, "bottleneck", self.bottleneck)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+        _check_int(self.op, "groups", self.groups)
+        if not self.bottleneck and self.groups != 1:
+            raise SpecError(f"{self.op}.groups: a basic block has no grouped conv (groups must be 1), got {self.groups}")
+        if self.mid_ch % self.groups:
+            raise SpecError(f"{self.op}.groups: {self.groups} does not divide mid_ch {self.mid_ch}")
+        _check_int(self.op, "se_ch", self.se_ch, minimum=0)
+        _check_choice(self.op, "se_site", self.se_site, SE_SITES)
+        _check_choice(self.op, "se_gate", self.se_gate, SE_GATES)
+        _check_bool(self.op, "preact", self.preact)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+
+    @property
+    def projects(self) -> bool:
+        """Whether the shortcut is a 1x1 conv (the block strides or changes width)."""
+        return self.stride != 1 or self.in_ch != self.out_ch
+
+    @property
+    def se_width(self) -> int:
+        """The channels the squeeze-excite gates."""
+        return self.mid_ch if self.se_site == "middle" else self.out_ch
+
+
+@dataclass(frozen=True)
+class FusedMBConv:
+    """Fused inverted residual block (EfficientNet-EdgeTPU, EfficientNetV2): a kxk conv
+    (in -> mid, stride, BN, activation) in place of MBConv's 1x1 expand + depthwise pair, optional
+    squeeze-excite on its output (as MBConv's), then a linear 1x1 projection (mid -> out, BN);
+    identity shortcut when stride == 1 and in_ch == out_ch. `expansion` is the nominal ratio,
+    `mid_ch` the width actually built."""
+
+    op: ClassVar[str] = "fused_mbconv"
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int
+    expansion: float
+    mid_ch: int
+    se_ch: int = 0
+    activation: str = "relu"
+    se_gate: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "in_ch", self.in_ch)
+        _check_int(self.op, "out_ch", self.out_ch)
+        _check_kernel_stride(self.op, self.kernel, self.stride)
+        if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)):
+            raise SpecError(f"{self.op}.expansion: expected a number, got {self.expansion!r}")
+        if not math.isfinite(self.expansion) or self.expansion < 1:
+            raise SpecError(f"{self.op}.expansion: must be >= 1, got {self.expansion}")
+        object.__setattr__(self, "expansion", float(self.expansion))
+        _check_int(self.op, "mid_ch", self.mid_ch)
+        _check_int(self.op, "se_ch", self.se_ch, minimum=0)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+        _check_choice(self.op, "se_gate", self.se_gate, SE_GATES)
+
+    @property
+    def has_residual(self) -> bool:
+        return self.stride == 1 and self.in_ch == self.out_ch
+
+
 class _KeepsChannels:
     """Layers that pass their `channels` through unchanged."""
 
@@ -208,6 +308,21 @@ class GlobalPool(_KeepsChannels):
 
 
 @dataclass(frozen=True)
+class Norm(_KeepsChannels):
+    """A batch norm of its own, then an activation: the pre-activation networks' last
+    BN + ReLU before pooling. Nothing to fold it into, so it runs as a per-channel scale and
+    shift."""
+
+    op: ClassVar[str] = "norm"
+    channels: int
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        _check_int(self.op, "channels", self.channels)
+        _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
 class Identity(_KeepsChannels):
     """A no-op layer: a searched "skip" that keeps the shape. It computes nothing, but it stays
     in the spec because measured tables (HW-NAS-Bench's FBNet one) time it as an op."""
@@ -236,8 +351,10 @@ class Dense:
         _check_bool(self.op, "bias", self.bias)
 
 
-Layer = Conv | DWSeparable | MBConv | Pool | GlobalPool | Identity | Dense
-LAYER_TYPES: dict[str, type] = {cls.op: cls for cls in (Conv, DWSeparable, MBConv, Pool, GlobalPool, Identity, Dense)}
+Layer = Conv | DWSeparable | MBConv | FusedMBConv | ResBlock | Pool | GlobalPool | Norm | Identity | Dense
+LAYER_TYPES: dict[str, type] = {
+    cls.op: cls for cls in (Conv, DWSeparable, MBConv, FusedMBConv, ResBlock, Pool, GlobalPool, Norm, Identity, Dense)
+}
 SECTIONS = ("stem", "layers", "head")
 
 
@@ -255,7 +372,7 @@ def layer_output_shape(layer: Layer, in_shape: tuple[int, int, int]) -> tuple[in
     h, w, _ = in_shape
     if isinstance(layer, (GlobalPool, Dense)):
         return (1, 1, layer.out_ch)
-    if isinstance(layer, Identity):
+    if isinstance(layer, (Identity, Norm)):
         return in_shape
     stride = layer.stride
     return (-(-h // stride), -(-w // stride), layer.out_ch)

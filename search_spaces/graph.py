@@ -40,6 +40,11 @@ def _conv(h: int, w: int, cin: int, cout: int, k: int, groups: int = 1, bn: bool
     return Cost(h * w * weights, weights + (2 * cout if bn else 0) + (cout if bias else 0))
 
 
+def _se(channels: int, squeeze: int) -> Cost:
+    """Squeeze and excite: two biased 1x1 convs on the pooled vector."""
+    return _conv(1, 1, channels, squeeze, 1, bn=False, bias=True) + _conv(1, 1, squeeze, channels, 1, bn=False, bias=True)
+
+
 def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]) -> Cost:
     h, w, _ = in_shape
     ho, wo, _ = out_shape
@@ -55,10 +60,33 @@ def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[in
             cost += _conv(h, w, layer.in_ch, layer.mid_ch, 1, layer.groups)
         cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, layer.kernel, groups=layer.mid_ch)
         if layer.se_ch:
-            # Squeeze and excite: two biased 1x1 convs on the pooled vector.
-            cost += _conv(1, 1, layer.mid_ch, layer.se_ch, 1, bn=False, bias=True)
-            cost += _conv(1, 1, layer.se_ch, layer.mid_ch, 1, bn=False, bias=True)
+            cost += _se(layer.mid_ch, layer.se_ch)
         return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
+    if op == "fused_mbconv":
+        cost = _conv(ho, wo, layer.in_ch, layer.mid_ch, layer.kernel)
+        if layer.se_ch:
+            cost += _se(layer.mid_ch, layer.se_ch)
+        return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1)
+    if op == "resblock":
+        # Post-activation: a batch norm after every conv. Pre-activation: one before every conv
+        # instead, which the input's (in_ch wide) and the mid_ch-wide ones after each inner conv
+        # are; the last conv and the projection then have none.
+        k, post = layer.kernel, not layer.preact
+        if layer.bottleneck:
+            cost = _conv(h, w, layer.in_ch, layer.mid_ch, 1)
+            cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, k, layer.groups)
+            cost += _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, bn=post)
+        else:
+            cost = _conv(ho, wo, layer.in_ch, layer.mid_ch, k) + _conv(ho, wo, layer.mid_ch, layer.out_ch, k, bn=post)
+        if layer.se_ch:
+            cost += _se(layer.se_width, layer.se_ch)
+        if layer.projects:
+            cost += _conv(ho, wo, layer.in_ch, layer.out_ch, 1, bn=post)
+        if layer.preact:
+            cost += Cost(0, 2 * layer.in_ch)
+        return cost
+    if op == "norm":
+        return Cost(0, 2 * layer.channels)
     if op == "dense":
         return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
     if op in ("pool", "global_pool", "identity"):
@@ -75,8 +103,10 @@ def spec_to_graph(spec: ArchSpec) -> nx.DiGraph:
         layer = located.layer
         cost = layer_cost(layer, located.in_shape, located.out_shape)
         attrs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
-        if layer.op == "mbconv":
+        if layer.op in ("mbconv", "fused_mbconv"):
             attrs["residual"] = layer.has_residual
+        if layer.op == "resblock":
+            attrs["projection"] = layer.projects
         graph.add_node(
             located.path,
             op=layer.op,
