@@ -98,7 +98,7 @@ def _work(block: Block) -> dict[str, float]:
         out["act_mbytes"] = moved * 4 / 1e6
         out["elementwise_m"] = elementwise / 1e6
     elif isinstance(layer, FusedMBConv):
-        mid_out = ho * wo * layer.mid_ch
+        mid_out = (h * w if layer.project_stride else ho * wo) * layer.mid_ch
         spatial = mid_out * layer.kernel**2 * c / 1e6
         out["spatial_macs"] = spatial
         out["dense_macs"] = cost.macs / 1e6 - spatial

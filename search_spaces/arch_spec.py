@@ -231,9 +231,14 @@ class ResBlock:
 @dataclass(frozen=True)
 class FusedMBConv:
     """Fused inverted residual block (EfficientNet-EdgeTPU, EfficientNetV2): a kxk conv
-    (in -> mid, stride, BN, activation) in place of MBConv's 1x1 expand + depthwise pair, optional
-    squeeze-excite on its output (as MBConv's), then a linear 1x1 projection (mid -> out, BN);
-    identity shortcut when stride == 1 and in_ch == out_ch. `expansion` is the nominal ratio,
+    (in -> mid, BN, activation) in place of MBConv's 1x1 expand + depthwise pair, optional
+    squeeze-excite on its output (as MBConv's), then a linear 1x1 projection (mid -> out, BN).
+
+    The stride sits in the kxk conv, or in the projection when `project_stride` is set:
+    pytorchcv's EfficientNet-EdgeTPU (efficientnetedge.py, EffiEdgeResUnit) puts it there, so
+    its kxk conv runs at the input's resolution, and the measured models are built that way.
+    `residual`: an identity shortcut; by default when stride == 1 and in_ch == out_ch, and it
+    can be switched off (EdgeTPU's first stage has none). `expansion` is the nominal ratio,
     `mid_ch` the width actually built."""
 
     op: ClassVar[str] = "fused_mbconv"
@@ -246,6 +251,8 @@ class FusedMBConv:
     se_ch: int = 0
     activation: str = "relu"
     se_gate: str = "sigmoid"
+    project_stride: bool = False
+    residual: bool | None = None
 
     def __post_init__(self) -> None:
         _check_int(self.op, "in_ch", self.in_ch)
@@ -260,10 +267,22 @@ class FusedMBConv:
         _check_int(self.op, "se_ch", self.se_ch, minimum=0)
         _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
         _check_choice(self.op, "se_gate", self.se_gate, SE_GATES)
+        _check_bool(self.op, "project_stride", self.project_stride)
+        shapes_match = self.stride == 1 and self.in_ch == self.out_ch
+        if self.residual is None:
+            object.__setattr__(self, "residual", shapes_match)
+        _check_bool(self.op, "residual", self.residual)
+        if self.residual and not shapes_match:
+            raise SpecError(f"{self.op}.residual: an identity shortcut needs stride 1 and in_ch == out_ch")
 
     @property
     def has_residual(self) -> bool:
-        return self.stride == 1 and self.in_ch == self.out_ch
+        return self.residual
+
+    @property
+    def kxk_stride(self) -> int:
+        """The stride of the kxk conv (1 when the projection strides)."""
+        return 1 if self.project_stride else self.stride
 
 
 class _KeepsChannels:

@@ -63,7 +63,8 @@ def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[in
             cost += _se(layer.mid_ch, layer.se_ch)
         return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
     if op == "fused_mbconv":
-        cost = _conv(ho, wo, layer.in_ch, layer.mid_ch, layer.kernel)
+        mh, mw = (h, w) if layer.project_stride else (ho, wo)
+        cost = _conv(mh, mw, layer.in_ch, layer.mid_ch, layer.kernel)
         if layer.se_ch:
             cost += _se(layer.mid_ch, layer.se_ch)
         return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1)
