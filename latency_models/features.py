@@ -159,7 +159,7 @@ def _residual_work(
         convs.append((ho * wo * mid, ho * wo * co, ho * wo * mid * co * layer.kernel**2, "spatial_macs"))
     if layer.projects:
         convs.append((h * w * c, ho * wo * co, ho * wo * c * co, "dense_macs"))
-    for size_in, size_out, macs, kind in convs:
+    for _, _, macs, kind in convs:
         out[kind] += macs / 1e6
     # Inner convs' activations and the post-activation after the add fuse into the op before
     # them unless they are h-swish or swish.

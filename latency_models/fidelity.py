@@ -3,10 +3,11 @@ and the predictions scored against the measurements (`python -m latency_models.e
 on this machine).
 
 The scores: the share of networks predicted within +-5% and +-10%, RMSPE, the mean error and
-Kendall's tau. The learned predictor is scored with its network terms calibrated on further
-measured subnets that are not scored; the plain table sum is scored where the table covers a
-network's blocks. Measurements are kept in a `MeasurementLog` as they are made, so a killed run
-resumes.
+Kendall's tau. The learned predictor is scored with its network terms calibrated on measured
+networks it is not scored on: further random subnets, and the zoo models of the other folds (each
+zoo model is predicted by a predictor calibrated without it, `cross_fitted`). The plain table sum
+is scored where the table covers a network's blocks. Measurements are kept in a
+`MeasurementLog` as they are made, so a killed run resumes.
 """
 
 from __future__ import annotations
@@ -115,17 +116,16 @@ def measure_networks(
 # --- the predictions ------------------------------------------------------------------------------
 
 
+def base_predictor(table: LatencyTable, source: str, precision: str) -> LatencyPredictor:
+    """The host predictor fitted on `table` alone."""
+    return fit(table, metadata={"device": "host", "precision": precision, "source": source})
+
+
 def calibrated_predictor(
-    table: LatencyTable,
-    source: str,
-    precision: str,
-    calibration: Sequence[ArchSpec],
-    log: MeasurementLog,
-    calibrated_on: str,
+    base: LatencyPredictor, calibration: Sequence[ArchSpec], log: MeasurementLog, precision: str, calibrated_on: str
 ) -> LatencyPredictor:
-    """The host predictor fitted on `table`, then (with a calibration set) its network terms
-    fitted on the measured `calibration` networks; `calibrated_on` says what they were."""
-    base = fit(table, metadata={"device": "host", "precision": precision, "source": source})
+    """`base` with its network terms fitted on the measured `calibration` networks (none: `base`
+    itself); `calibrated_on` says what they were."""
     if not calibration:
         return base
     return fit(
@@ -138,13 +138,43 @@ def calibrated_predictor(
     )
 
 
+def folds(specs: Sequence[ArchSpec], family: Callable[[ArchSpec], str], count: int) -> list[int]:
+    """A fold number (0 .. count-1) for each spec: sorted by family and name, then dealt out in
+    turn, so each family's models spread over the folds and every fold holds small and large ones."""
+    order = sorted(range(len(specs)), key=lambda i: (family(specs[i]), specs[i].name))
+    out = [0] * len(specs)
+    for rank, i in enumerate(order):
+        out[i] = rank % count
+    return out
+
+
+def cross_fitted(
+    base: LatencyPredictor,
+    calibration: Sequence[ArchSpec],
+    specs: Sequence[ArchSpec],
+    fold_of: Sequence[int],
+    log: MeasurementLog,
+    precision: str,
+) -> np.ndarray:
+    """Each of `specs` predicted by `base` calibrated on `calibration` plus the other folds'
+    specs: a held-out prediction of every one of them, while all of them help calibrate."""
+    out = np.zeros(len(specs))
+    for fold in sorted(set(fold_of)):
+        rest = [s for s, f in zip(specs, fold_of) if f != fold]
+        predictor = calibrated_predictor(base, [*calibration, *rest], log, precision, "cross-fitting")
+        for i, (spec, f) in enumerate(zip(specs, fold_of)):
+            if f == fold:
+                out[i] = predictor.spec_ms(spec, precision)
+    return out
+
+
 def score_set(
-    specs: Sequence[ArchSpec], log: MeasurementLog, predictor: LatencyPredictor, table: LatencyTable, precision: str
+    specs: Sequence[ArchSpec], log: MeasurementLog, learned: np.ndarray, table: LatencyTable, precision: str
 ) -> tuple[dict[str, dict[str, float]], np.ndarray, dict[str, np.ndarray]]:
-    """The scores of the learned predictor and (on the networks the table covers) of the table
-    sum; the measured latencies; the predictions to plot (the table sum only if it covers all)."""
+    """The scores of the learned predictor's predictions `learned` and (on the networks the table
+    covers) of the table sum; the measured latencies; the predictions to plot (the table sum only
+    if it covers all)."""
     measured = np.array([log.get(s) for s in specs])
-    learned = np.array([predictor.spec_ms(s, precision) for s in specs])
     covered = [i for i, s in enumerate(specs) if table.coverage(spec_blocks(s, precision)).complete]
     entry = {"learned_predictor": scores(learned, measured)}
     if covered:

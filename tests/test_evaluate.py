@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from common.stats import kendall_tau
-from latency_models.fidelity import scores
+from latency_models.device_profiles import load_predictor
+from latency_models.fidelity import MeasurementLog, cross_fitted, folds, scores
+from search_spaces import zoo
 
 
 def test_kendall_tau_and_scores():
@@ -100,3 +102,26 @@ def test_table_of_another_space_is_refused(tmp_path):
     )
     result = run("latency_models.evaluate", "--space", "mbv3", "--table", str(table), "--out", str(tmp_path / "e"))
     assert result.returncode == 2 and "lacks 192 blocks of mbv3 at 224 px" in result.stderr
+
+
+def test_zoo_folds_split_every_family_and_hold_each_model_out(tmp_path):
+    """Cross-fitting: each zoo model is predicted by a predictor whose calibration lacked it."""
+
+    specs = [zoo.get(name, resolution=96) for name in zoo.names()]
+    fold_of = folds(specs, lambda spec: zoo.ZOO[spec.name].family, 2)
+    for family in {entry.family for entry in zoo.ZOO.values()}:
+        members = [f for s, f in zip(specs, fold_of) if zoo.ZOO[s.name].family == family]
+        assert len(members) < 2 or set(members) == {0, 1}, family
+    base = load_predictor("pixel4", "fp32")
+    log = MeasurementLog(tmp_path / "m.json", "fp32")
+    # A "machine" twice as slow as pixel4 except on one model of fold 0, measured 3x too slow:
+    # the fold-0 model's own timing must not move its prediction, only the fold-1 predictions.
+    odd = specs[fold_of.index(0)]
+    for spec in specs:
+        log.add(spec, base.spec_ms(spec) * (6 if spec is odd else 2))
+    predicted = cross_fitted(base, [], specs, fold_of, log, "fp32")
+    measured = np.array([log.get(s) for s in specs])
+    error = predicted / measured - 1
+    held = [i for i, f in enumerate(fold_of) if f == 0 and specs[i] is not odd]
+    assert np.abs(error[held]).max() < 0.05  # fold 0 calibrated on fold 1 alone: exact 2x
+    assert error[specs.index(odd)] < -0.5  # predicted ~2x, measured 6x: not fitted on itself
