@@ -208,7 +208,9 @@ class ResBlock:
         _check_kernel_stride(self.op, self.kernel, self.stride)
         _check_int(self.op, "groups", self.groups)
         if not self.bottleneck and self.groups != 1:
-            raise SpecError(f"{self.op}.groups: a basic block has no grouped conv (groups must be 1), got {self.groups}")
+            raise SpecError(
+                f"{self.op}.groups: a basic block has no grouped conv (groups must be 1), got {self.groups}"
+            )
         if self.mid_ch % self.groups:
             raise SpecError(f"{self.op}.groups: {self.groups} does not divide mid_ch {self.mid_ch}")
         _check_int(self.op, "se_ch", self.se_ch, minimum=0)

@@ -42,7 +42,9 @@ def _conv(h: int, w: int, cin: int, cout: int, k: int, groups: int = 1, bn: bool
 
 def _se(channels: int, squeeze: int) -> Cost:
     """Squeeze and excite: two biased 1x1 convs on the pooled vector."""
-    return _conv(1, 1, channels, squeeze, 1, bn=False, bias=True) + _conv(1, 1, squeeze, channels, 1, bn=False, bias=True)
+    return _conv(1, 1, channels, squeeze, 1, bn=False, bias=True) + _conv(
+        1, 1, squeeze, channels, 1, bn=False, bias=True
+    )
 
 
 def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]) -> Cost:
