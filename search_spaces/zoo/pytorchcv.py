@@ -106,7 +106,9 @@ def resnet(
     )
 
 
-def resnext(blocks: int, cardinality: int, bottleneck_width: int, resolution: int = 224, num_classes: int = 1000):
+def resnext(
+    blocks: int, cardinality: int, bottleneck_width: int, resolution: int = 224, num_classes: int = 1000
+) -> ArchSpec:
     """ResNeXt (resnext.py, get_resnext): ResNet's stem and bottleneck stages (256-2048), the 3x3
     conv split into `cardinality` groups of floor(out / 4 * bottleneck_width / 64) channels."""
     channels, units = 64, []
