@@ -11,8 +11,32 @@ from search_spaces.zoo.pytorchcv import MODELS
 
 # The weight counts pytorchcv's own tests assert (osmr/imgclsmob at 8489d1bfc3b6,
 # pytorch/pytorchcv/models/<file>, `_test`: `assert (model != X or weight_count == N)`); BN
-# scale and offset are counted, as we count them. MobileNetV2/V3's are in tests/test_calibrate.py.
+# scale and offset are counted, as we count them. Every registered model has one.
 PYTORCHCV_WEIGHT_COUNTS = {
+    # mobilenetv2.py
+    "mobilenetv2_w1": 3504960,
+    "mobilenetv2_w3d4": 2627592,
+    "mobilenetv2_wd2": 1964736,
+    "mobilenetv2_wd4": 1516392,
+    "mobilenetv2b_w1": 3503872,
+    "mobilenetv2b_w3d4": 2626968,
+    "mobilenetv2b_wd2": 1964448,
+    "mobilenetv2b_wd4": 1516312,
+    # mobilenetv3.py
+    "mobilenetv3_small_w7d20": 2159600,
+    "mobilenetv3_small_wd2": 2288976,
+    "mobilenetv3_small_w1": 2945288,
+    "mobilenetv3_small_w5d4": 3643632,
+    "mobilenetv3_large_w7d20": 2943080,
+    "mobilenetv3_large_wd2": 3334896,
+    "mobilenetv3_large_w3d4": 4263496,
+    "mobilenetv3_large_w1": 5481752,
+    # mnasnet.py
+    "mnasnet_a1": 3887038,
+    # proxylessnas.py
+    "proxylessnas_cpu": 4361648,
+    "proxylessnas_gpu": 7119848,
+    "proxylessnas_mobile": 4080512,
     # resnet.py
     "resnet10": 5418792,
     "resnet12": 5492776,
@@ -126,6 +150,7 @@ def test_every_model_builds_at_224_and_160():
 
 
 def test_parameter_counts_equal_pytorchcvs():
+    assert set(PYTORCHCV_WEIGHT_COUNTS) == set(MODELS)
     for name, expected in PYTORCHCV_WEIGHT_COUNTS.items():
         assert count_params(SPECS[name]) == expected, name
 
