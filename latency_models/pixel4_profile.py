@@ -18,7 +18,8 @@ counts below are ours, conv + dense MACs):
 - mobilenetv2_* are NOT our (Slim) MobileNetV2 below width 1: pytorchcv scales widths by
   int(c * w) (Slim: make_divisible(c * w, 8)), expands by exactly in * 6, keeps a 1x1 expand conv
   in the first block (t = 1), and keeps the 1280-wide last conv at every width. The zoo model
-  would be off by -4% (w1) to +22% (wd4) in MACs, so `pytorchcv_mobilenet_v2` builds pytorchcv's
+  would be off by -4% (w1) to +22% (wd4) in MACs, so `pytorchcv_mobilenet_v2`
+  (search_spaces.zoo.pytorchcv, with the other builders) builds pytorchcv's
   definition in our IR; `mobilenetv2b_*` is the same without that first expand conv (at w1 it
   is exactly our mobilenet_v2_1.0) and is used too.
 - mobilenetv3_{large,small}_* are not our (Slim) MobileNetV3 either: pytorchcv scales the
@@ -50,7 +51,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,10 @@ import numpy as np
 
 from latency_models.calibration import PRIOR_WEIGHT, STEPS, TRAINABLE, calibrate, describe, errors, summarize
 from latency_models.predictor import LatencyPredictor, Measurement
-from search_spaces import zoo
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, GlobalPool, MBConv
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.graph import count_macs
-from search_spaces.space import make_divisible
-from search_spaces.zoo.mobilenet import V2_SETTINGS, V3_LARGE, V3_SMALL
+from search_spaces.zoo.pytorchcv import MODELS as PYTORCHCV
+from search_spaces.zoo.pytorchcv import PytorchcvModel
 
 CSV_NAME = "published_models.csv"
 CONFIG = "config 1large:"  # measurement_note prefix of the 1-thread prime-core rows
@@ -85,119 +84,11 @@ SOURCE_COLUMNS = (
 FAMILIES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet", "proxylessnas")
 
 
-# --- pytorchcv's definitions where they differ from ours --------------------------------------
-
-
-def pytorchcv_mobilenet_v2(width: float, first_expand_conv: bool = True, resolution: int = 224) -> ArchSpec:
-    """pytorchcv's MobileNetV2 (pytorch/pytorchcv/models/mobilenetv2.py, get_mobilenetv2):
-    widths int(c * w), expanded width in * 6, a 1x1 conv (in -> in) before the first block's
-    depthwise conv unless `first_expand_conv` is False (pytorchcv's mobilenetv2b), last conv
-    1280 wide unless w > 1, classifier without bias (a 1x1 conv)."""
-    stem_ch = 32 if width == 1 else int(32 * width)
-    channels, layers = stem_ch, []
-    for t, c, n, s in V2_SETTINGS:
-        out = c if width == 1 else int(c * width)
-        for j in range(n):
-            stride = s if j == 0 else 1
-            if t == 1:
-                layers.append(
-                    MBConv(channels, out, 3, stride, 1, channels, activation="relu6", expand_conv=first_expand_conv)
-                )
-            else:
-                layers.append(MBConv(channels, out, 3, stride, 6, channels * 6, activation="relu6"))
-            channels = out
-    last = int(1280 * width) if width > 1 else 1280
-    return ArchSpec(
-        resolution=resolution,
-        stem=(Conv(3, stem_ch, 3, 2, activation="relu6"),),
-        layers=tuple(layers),
-        head=(Conv(channels, last, 1, activation="relu6"), GlobalPool(last)),
-        classifier=Dense(last, 1000, bias=False),
-        name=f"pytorchcv_mobilenetv2{'' if first_expand_conv else 'b'}_{width}",
-    )
-
-
-def pytorchcv_mobilenet_v3(size: str, width: float, resolution: int = 224) -> ArchSpec:
-    """pytorchcv's MobileNetV3 (pytorch/pytorchcv/models/mobilenetv3.py, get_mobilenetv3):
-    output and expanded widths are make_divisible(c * w) each (so a block's expansion ratio is
-    not kept), an expand conv only when expanded != output width, SE squeeze
-    make_divisible(expanded / 4) with a hard-sigmoid gate, pre-pool conv 960 (Large) / 576
-    (Small) unless w > 1, then a 1280-wide 1x1 conv (no BN, no bias) and a biased classifier."""
-    rows, pre_pool = (V3_LARGE, 960) if size == "large" else (V3_SMALL, 576)
-
-    def scale(c: int) -> int:
-        return c if width == 1 else make_divisible(c * width)
-
-    channels = scale(16)
-    layers = []
-    for kernel, expanded, out, se, act, stride in rows:
-        mid, out = scale(expanded), scale(out)
-        expand = mid != out
-        if not expand and mid != channels:
-            raise ValueError(f"pytorchcv MobileNetV3 {size} {width}: block without expand conv changes width")
-        layers.append(
-            MBConv(
-                channels,
-                out,
-                kernel,
-                stride,
-                mid / channels if expand else 1,
-                mid,
-                se_ch=make_divisible(mid / 4) if se else 0,
-                activation=act,
-                expand_conv=expand,
-            )
-        )
-        channels = out
-    wide = make_divisible(pre_pool * width) if width > 1 else pre_pool
-    return ArchSpec(
-        resolution=resolution,
-        stem=(Conv(3, scale(16), 3, 2, activation="hswish"),),
-        layers=tuple(layers),
-        head=(
-            Conv(channels, wide, 1, activation="hswish"),
-            GlobalPool(wide),
-            Conv(wide, 1280, 1, activation="hswish", batch_norm=False, bias=False),
-        ),
-        classifier=Dense(1280, 1000),
-        name=f"pytorchcv_mobilenetv3_{size}_{width}",
-    )
-
-
 # --- the published figures ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Model:
-    family: str
-    build: Callable[[], ArchSpec]
-    ours: str  # what it is in our terms
-
-
-_WIDTHS = {"w1": 1.0, "w3d4": 0.75, "wd2": 0.5, "wd4": 0.25, "w7d20": 0.35, "w5d4": 1.25}
-MODELS: dict[str, Model] = {}
-for _suffix, _w in list(_WIDTHS.items())[:4]:
-    MODELS[f"mobilenet_{_suffix}"] = Model(
-        "mobilenet_v1", partial(zoo.get, f"mobilenet_v1_{_w}"), f"zoo mobilenet_v1_{_w}"
-    )
-    MODELS[f"mobilenetv2_{_suffix}"] = Model(
-        "mobilenet_v2", partial(pytorchcv_mobilenet_v2, _w), f"pytorchcv MobileNetV2 {_w}"
-    )
-    MODELS[f"mobilenetv2b_{_suffix}"] = Model(
-        "mobilenet_v2", partial(pytorchcv_mobilenet_v2, _w, False), f"pytorchcv MobileNetV2b {_w}"
-    )
-for _size, _suffixes in (("large", ("w1", "w3d4", "wd2", "w7d20")), ("small", ("w1", "w5d4", "wd2", "w7d20"))):
-    for _suffix in _suffixes:
-        MODELS[f"mobilenetv3_{_size}_{_suffix}"] = Model(
-            f"mobilenet_v3_{_size}",
-            partial(pytorchcv_mobilenet_v3, _size, _WIDTHS[_suffix]),
-            f"pytorchcv MobileNetV3-{_size.title()} {_WIDTHS[_suffix]}",
-        )
-MODELS["mnasnet_a1"] = Model("mnasnet", partial(zoo.get, "mnasnet_a1"), "zoo mnasnet_a1")
-for _v in ("cpu", "gpu", "mobile"):
-    MODELS[f"proxylessnas_{_v}"] = Model(
-        "proxylessnas", partial(zoo.get, f"proxylessnas_{_v}"), f"zoo proxylessnas_{_v}"
-    )
+# The models fitted so far: pytorchcv's MobileNet-style networks (search_spaces.zoo.pytorchcv).
+MODELS: dict[str, PytorchcvModel] = {name: m for name, m in PYTORCHCV.items() if m.family in FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -329,7 +220,7 @@ def build(
             {
                 "model": f.name,
                 "family": f.family,
-                "arch": MODELS[f.name].ours,
+                "arch": MODELS[f.name].description,
                 "latency_ms": f.ms,
                 "latency_std_ms": float(f.row["latency_std_ms"]) if f.row["latency_std_ms"] else None,
                 "source_macs": f.csv_macs,

@@ -11,10 +11,11 @@ import pytest
 from common.cli import run
 from latency_models import calibrate as calibrate_cli
 from latency_models.device_profiles import load_predictor
-from latency_models.pixel4_profile import MODELS, figures, pytorchcv_mobilenet_v2, pytorchcv_mobilenet_v3
+from latency_models.pixel4_profile import MODELS, figures
 from search_spaces import get_space
 from search_spaces.graph import count_params
 from search_spaces.zoo import get
+from search_spaces.zoo.pytorchcv import pytorchcv_mobilenet_v2, pytorchcv_mobilenet_v3
 
 # A made-up phone: 1.7x the Note10 profile plus 0.5 ms per network.
 SCALE, OFFSET = 1.7, 0.5

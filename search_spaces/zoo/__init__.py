@@ -1,7 +1,9 @@
 """Published architectures as ArchSpecs, by name: `get("mobilenet_v2_1.0", resolution=224)`.
 
 Each family module cites the reference definition it follows; `published` holds each network's
-published ImageNet top-1 and where it is published. `python -m search_spaces.zoo` lists and shows them.
+published ImageNet top-1 and where it is published. `get` also builds pytorchcv's networks whose
+latencies were published (search_spaces.zoo.pytorchcv, `pytorchcv_names()`); `names()` lists the zoo
+only. `python -m search_spaces.zoo` lists and shows both.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo.mobilenet import mobilenet_v1, mobilenet_v2, mobilenet_v3
 from search_spaces.zoo.nas_models import FBNET_OPS, PROXYLESS, fbnet, proxylessnas
 from search_spaces.zoo.published import PUBLISHED_TOP1
+from search_spaces.zoo.pytorchcv import MODELS as PYTORCHCV
 from search_spaces.zoo.tpu_models import LITE_PARAMS, efficientnet_lite, mnasnet
 
 
@@ -60,14 +63,23 @@ def names() -> list[str]:
     return list(ZOO)
 
 
+def pytorchcv_names() -> list[str]:
+    """pytorchcv's networks `get` builds that are not zoo models (search_spaces.zoo.pytorchcv)."""
+    return [name for name in PYTORCHCV if name not in ZOO]
+
+
 def _entry(name: str) -> ZooEntry:
     if name not in ZOO:
-        raise KeyError(f"unknown zoo model {name!r}; `python -m search_spaces.zoo list` shows the {len(ZOO)} known")
+        known = len(ZOO) + len(pytorchcv_names())
+        raise KeyError(f"unknown zoo model {name!r}; `python -m search_spaces.zoo list` shows the {known} known")
     return ZOO[name]
 
 
 def get(name: str, resolution: int | None = None, num_classes: int = 1000) -> ArchSpec:
-    """The named architecture at `resolution` (default: the one it was published at)."""
+    """The named architecture at `resolution` (default: the one it was published at; pytorchcv's
+    networks: 224)."""
+    if name not in ZOO and name in PYTORCHCV:
+        return PYTORCHCV[name].build(resolution=resolution or 224, num_classes=num_classes).with_name(name)
     entry = _entry(name)
     return entry.build(resolution=resolution or entry.resolution, num_classes=num_classes).with_name(name)
 
