@@ -63,7 +63,7 @@ def _work(block: Block) -> dict[str, float]:
     out["weight_mbytes"] = cost.params * 4 / 1e6
     unfused = 1.0 if getattr(layer, "activation", "none") in ("hswish", "swish") else 0.0
     if isinstance(layer, Conv):
-        kind = _conv_kind(layer.kernel, layer.groups)
+        kind = _conv_kind(layer.kernel, layer.groups, layer.in_ch)
         out[kind] = cost.macs / 1e6
         out["ops"] = 1 + unfused
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
@@ -136,10 +136,15 @@ def _work(block: Block) -> dict[str, float]:
     return out
 
 
-def _conv_kind(kernel: int, groups: int) -> str:
+def _conv_kind(kernel: int, groups: int, channels: int) -> str:
+    """The work term a conv's MACs count under. A kxk conv with one group per channel is a
+    depthwise conv (TFLite runs it as DEPTHWISE_CONV_2D, e.g. pytorchcv's MobileNet(B) writes
+    its depthwise convs as grouped convs)."""
     if kernel == 1:
         return "dense_macs"
-    return "spatial_macs" if groups == 1 else "grouped_macs"
+    if groups == 1:
+        return "spatial_macs"
+    return _depthwise(kernel) if groups == channels else "grouped_macs"
 
 
 def _residual_work(
@@ -152,7 +157,7 @@ def _residual_work(
     if layer.bottleneck:
         convs.append((h * w * c, h * w * mid, h * w * c * mid, "dense_macs"))
         kxk = ho * wo * mid * layer.kernel**2 * (mid // layer.groups)
-        convs.append((h * w * mid, ho * wo * mid, kxk, _conv_kind(layer.kernel, layer.groups)))
+        convs.append((h * w * mid, ho * wo * mid, kxk, _conv_kind(layer.kernel, layer.groups, mid)))
         convs.append((ho * wo * mid, ho * wo * co, ho * wo * mid * co, "dense_macs"))
     else:
         convs.append((h * w * c, ho * wo * mid, ho * wo * c * mid * layer.kernel**2, "spatial_macs"))
