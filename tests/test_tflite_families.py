@@ -177,3 +177,15 @@ def test_activations_fuse_into_the_ops_before_them(layer, expected):
     model = block_graph(layer, random_layer_weights(layer, np.random.default_rng(0))).to_flatbuffer()
     ops, _ = op_counts(model)
     assert dict(ops) == expected
+
+
+def test_int8_survives_a_squeeze_excite_whose_relus_all_die():
+    """A hidden layer that is 0 on every calibration image (small random SEs meet it) used to get
+    a scale of 1e-8, which XNNPACK refused and the next conv's int32 bias overflowed."""
+    layer = FusedMBConv(16, 16, 3, 1, 4.0, 64, se_ch=4)
+    weights = random_layer_weights(layer, np.random.default_rng(0))
+    weights["se_reduce_bias"] = np.full(4, -100.0, dtype=np.float32)
+    images = random_images((RESOLUTION, RESOLUTION, CHANNELS), 4, 2)
+    model = quantize(block_graph(layer, weights), images)
+    error, correlation = agreement(run(model, images), layer_forward(layer, images.astype(np.float64), weights))
+    assert error < 0.05 and correlation > 0.999
