@@ -13,7 +13,7 @@ import pytest
 
 from latency_models.signature import Block
 from latency_models.tflite.emit import emit_block, emit_spec, random_images
-from latency_models.tflite.graph import Graph
+from latency_models.tflite.graph import OPS, Graph, schema
 from latency_models.tflite.lower import lower_layer
 from latency_models.tflite.quantize import quantize
 from latency_models.tflite.reference import forward, layer_forward
@@ -177,6 +177,26 @@ def test_activations_fuse_into_the_ops_before_them(layer, expected):
     model = block_graph(layer, random_layer_weights(layer, np.random.default_rng(0))).to_flatbuffer()
     ops, _ = op_counts(model)
     assert dict(ops) == expected
+
+
+@pytest.mark.parametrize(
+    "layer, fused",
+    [
+        (ResBlock(16, 16, 1, 16), ["RELU"]),
+        (ResBlock(16, 16, 1, 16, activation="relu6"), ["RELU6"]),
+        (ResBlock(16, 16, 1, 16, activation="hswish"), ["NONE"]),  # a HARD_SWISH op follows
+        (ResBlock(16, 16, 1, 16, preact=True, activation="relu6"), ["RELU6", "NONE"]),  # the shift's, the residual's
+        (Norm(16, activation="relu6"), ["RELU6"]),
+        (FusedMBConv(16, 16, 3, 1, 4.0, 64), ["NONE"]),
+    ],
+)
+def test_adds_carry_the_activation_that_follows_them(layer, fused):
+    """Outputs of random blocks rarely pass 6, so the float tests alone cannot tell a fused ReLU6 from a ReLU."""
+    model = block_graph(layer, random_layer_weights(layer, np.random.default_rng(0))).to_flatbuffer()
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    names = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+    adds = [op for op in tree.subgraphs[0].operators if tree.operatorCodes[op.opcodeIndex].builtinCode == OPS.ADD]
+    assert [names[op.builtinOptions.fusedActivationFunction] for op in adds] == fused
 
 
 def test_int8_survives_a_squeeze_excite_whose_relus_all_die():
