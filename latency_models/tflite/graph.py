@@ -25,8 +25,10 @@ FUSED = {
     "relu6": schema.ActivationFunctionType.RELU6,
 }
 
-# Tensor roles decide how int8 serialisation treats a tensor.
-ACTIVATION, WEIGHT, BIAS, SCALAR, INDEX = "activation", "weight", "bias", "scalar", "index"
+# Tensor roles decide how int8 serialisation treats a tensor. A constant is a per-channel
+# operand of an elementwise op (a batch norm's scale or shift): TFLite's int8 MUL and ADD take
+# one scale per operand, so it is quantised per tensor, over its own range.
+ACTIVATION, WEIGHT, BIAS, SCALAR, CONSTANT, INDEX = "activation", "weight", "bias", "scalar", "constant", "index"
 
 
 @dataclass
@@ -153,9 +155,13 @@ class Graph:
         )
         return self._activate(y, activation, name)
 
-    def add(self, a: int, b: int, name: str) -> int:
+    def add(self, a: int, b: int, name: str, activation: str = "none") -> int:
+        """a + b (b may broadcast against a), then `activation`: ReLU and ReLU6 fused into the
+        ADD (NONE is the schema's default, so an add without one serialises as it always did)."""
         opts = schema.AddOptionsT()
-        return self._op(OPS.ADD, [a, b], self.shape(a), name, schema.BuiltinOptions.AddOptions, opts)
+        opts.fusedActivationFunction = self._fused(activation)
+        y = self._op(OPS.ADD, [a, b], self.shape(a), name, schema.BuiltinOptions.AddOptions, opts)
+        return self._activate(y, activation, name)
 
     def mul(self, a: int, b: int, name: str) -> int:
         opts = schema.MulOptionsT()
@@ -166,6 +172,13 @@ class Graph:
         """x * a scalar constant."""
         c = self._tensor(f"{name}/factor", (1,), SCALAR, np.array([factor], dtype=np.float32))
         return self.mul(x, c, name)
+
+    def channel_affine(self, x: int, scale: np.ndarray, shift: np.ndarray, activation: str, name: str) -> int:
+        """x * scale + shift per channel (a batch norm in inference form), then `activation`:
+        a MUL and an ADD by constant vectors, the activation fused into the ADD where it can be."""
+        factor = self._tensor(f"{name}/scale", scale.shape, CONSTANT, scale.astype(np.float32))
+        offset = self._tensor(f"{name}/shift", shift.shape, CONSTANT, shift.astype(np.float32))
+        return self.add(self.mul(x, factor, f"{name}/mul"), offset, f"{name}/add", activation)
 
     def relu6(self, x: int, name: str) -> int:
         return self._op(OPS.RELU6, [x], self.shape(x), name)
@@ -310,6 +323,8 @@ class Graph:
             elif t.role == SCALAR:
                 peak = max(float(np.abs(t.data).max()), 1e-12)
                 params[t.index] = QuantParams(np.array([peak / 127]), np.array([0]))
+            elif t.role == CONSTANT:
+                params[t.index] = _asymmetric(float(t.data.min()), float(t.data.max()))
         for t in self.tensors:
             if t.role == BIAS:
                 x, w = t.bias_of
@@ -359,8 +374,11 @@ class _SharedVectorQuantization(schema.QuantizationParametersT):
 
 def _asymmetric(low: float, high: float) -> QuantParams:
     """int8 affine parameters for a calibrated range, widened to contain 0 (so zero padding and
-    ReLU are exact) and never degenerate."""
+    ReLU are exact) and never degenerate. A tensor that was 0 throughout calibration (an SE's
+    hidden layer whose ReLUs all died, which small random SEs meet) gets a unit scale: one at the
+    floor would overflow the int32 bias of the op reading it and put the requantisation of the
+    op writing it beyond what XNNPACK accepts."""
     low, high = min(low, 0.0), max(high, 0.0)
-    scale = max((high - low) / 255.0, 1e-8)
+    scale = max((high - low) / 255.0, 1e-8) if high > low else 1.0
     zero_point = int(np.clip(np.round(-128 - low / scale), -128, 127))
     return QuantParams(np.array([scale]), np.array([zero_point]))

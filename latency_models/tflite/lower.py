@@ -5,6 +5,11 @@ dwsep       DEPTHWISE_CONV_2D, CONV_2D
 mbconv      [CONV_2D expand] DEPTHWISE_CONV_2D [SE: MEAN, CONV_2D, CONV_2D, gate, MUL]
             CONV_2D project [ADD shortcut]; hard-sigmoid gate = relu6(z + 3) / 6 with the +3
             folded into the SE conv's bias; sigmoid gate = LOGISTIC
+fused_mbconv  CONV_2D kxk [SE as mbconv's] CONV_2D project [ADD shortcut]
+resblock    [preact: MUL scale, ADD shift (ReLU/ReLU6 fused)] CONV_2D per conv (inner ones'
+            activations fused as conv's) [SE as mbconv's, on the last conv's or the kxk conv's
+            output] [CONV_2D 1x1 projection] ADD (post-activation ReLU/ReLU6 fused into it)
+norm        MUL scale, ADD shift (ReLU/ReLU6 fused into the ADD)
 pool        MAX_POOL_2D / AVERAGE_POOL_2D;  global_pool  MEAN over H, W
 identity    nothing (a lone identity block is a RESHAPE, so it has one op to time)
 dense       RESHAPE to [N, C], FULLY_CONNECTED
@@ -17,7 +22,20 @@ import numpy as np
 from latency_models.signature import Block
 from latency_models.tflite.graph import Graph
 from latency_models.tflite.weights import Weights, random_layer_weights
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv, Pool
+from search_spaces.arch_spec import (
+    ArchSpec,
+    Conv,
+    Dense,
+    DWSeparable,
+    FusedMBConv,
+    GlobalPool,
+    Identity,
+    Layer,
+    MBConv,
+    Norm,
+    Pool,
+    ResBlock,
+)
 
 
 def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: str) -> int:
@@ -32,9 +50,19 @@ def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: 
             y = g.conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.activation, f"{name}/expand")
         y = g.depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
         if layer.se_ch:
-            y = _squeeze_excite(g, layer, y, w, f"{name}/se")
+            y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
         y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
         return g.add(y, x, f"{name}/add") if layer.has_residual else y
+    if isinstance(layer, FusedMBConv):
+        y = g.conv2d(x, w["expand_kernel"], w["expand_bias"], layer.stride, layer.activation, f"{name}/expand")
+        if layer.se_ch:
+            y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
+        y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
+        return g.add(y, x, f"{name}/add") if layer.has_residual else y
+    if isinstance(layer, ResBlock):
+        return _residual_block(g, layer, x, w, name)
+    if isinstance(layer, Norm):
+        return g.channel_affine(x, w["scale"], w["shift"], layer.activation, name)
     if isinstance(layer, Pool):
         return g.pool(x, layer.kind, layer.kernel, layer.stride, name)
     if isinstance(layer, GlobalPool):
@@ -48,12 +76,33 @@ def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: 
     raise TypeError(f"cannot lower {type(layer).__name__}")
 
 
-def _squeeze_excite(g: Graph, layer: MBConv, y: int, w: dict[str, np.ndarray], name: str) -> int:
+def _residual_block(g: Graph, layer: ResBlock, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    body_in = x
+    if layer.preact:
+        body_in = g.channel_affine(x, w["preact_scale"], w["preact_shift"], layer.activation, f"{name}/preact")
+    # The stride sits in the first kxk conv (grouping is in the kernels' shapes). The SE's
+    # "middle" site is that conv's output: a bottleneck's second conv, a basic block's first
+    # (its only mid_ch-wide output).
+    strides = [1, layer.stride, 1] if layer.bottleneck else [layer.stride, 1]
+    se_after = len(strides) if layer.se_site == "output" else (2 if layer.bottleneck else 1)
+    y = body_in
+    for i, stride in enumerate(strides, 1):
+        act = layer.activation if i < len(strides) else "none"
+        y = g.conv2d(y, w[f"conv{i}_kernel"], w[f"conv{i}_bias"], stride, act, f"{name}/conv{i}")
+        if layer.se_ch and i == se_after:
+            y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
+    shortcut = x
+    if layer.projects:
+        shortcut = g.conv2d(body_in, w["shortcut_kernel"], w["shortcut_bias"], layer.stride, "none", f"{name}/shortcut")
+    return g.add(y, shortcut, f"{name}/add", "none" if layer.preact else layer.activation)
+
+
+def _squeeze_excite(g: Graph, gate_kind: str, y: int, w: dict[str, np.ndarray], name: str) -> int:
     pooled = g.mean_hw(y, f"{name}/pool")
     reduce_kernel = w["se_reduce_kernel"][np.newaxis, np.newaxis]
     hidden = g.conv2d(pooled, reduce_kernel, w["se_reduce_bias"], 1, "relu", f"{name}/reduce")
     expand_kernel = w["se_expand_kernel"][np.newaxis, np.newaxis]
-    if layer.se_gate == "hsigmoid":
+    if gate_kind == "hsigmoid":
         shifted = g.conv2d(hidden, expand_kernel, w["se_expand_bias"] + 3.0, 1, "relu6", f"{name}/expand")
         gate = g.scale(shifted, 1.0 / 6.0, f"{name}/gate")
     else:

@@ -8,7 +8,20 @@ from __future__ import annotations
 import numpy as np
 
 from latency_models.tflite.weights import Weights
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv, Pool
+from search_spaces.arch_spec import (
+    ArchSpec,
+    Conv,
+    Dense,
+    DWSeparable,
+    FusedMBConv,
+    GlobalPool,
+    Identity,
+    Layer,
+    MBConv,
+    Norm,
+    Pool,
+    ResBlock,
+)
 
 
 def activation(x: np.ndarray, name: str) -> np.ndarray:
@@ -72,6 +85,34 @@ def pool(x: np.ndarray, layer: Pool) -> np.ndarray:
     return np.nanmean(values, axis=0)  # padded cells do not count
 
 
+def squeeze_excite(y: np.ndarray, w: dict[str, np.ndarray], gate: str) -> np.ndarray:
+    squeezed = y.mean(axis=(1, 2), keepdims=True)
+    hidden = np.maximum(squeezed @ w["se_reduce_kernel"] + w["se_reduce_bias"], 0)
+    logits = hidden @ w["se_expand_kernel"] + w["se_expand_bias"]
+    return y * (np.clip(logits + 3, 0, 6) / 6 if gate == "hsigmoid" else 1 / (1 + np.exp(-logits)))
+
+
+def residual_block(layer: ResBlock, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """ResBlock as its docstring states it, written out per variant."""
+    act, se = layer.activation, layer.se_ch > 0
+    inp = activation(x * w["preact_scale"] + w["preact_shift"], act) if layer.preact else x
+    if layer.bottleneck:
+        y = activation(conv2d(inp, w["conv1_kernel"], w["conv1_bias"], 1), act)
+        y = activation(conv2d(y, w["conv2_kernel"], w["conv2_bias"], layer.stride, layer.groups), act)
+        if se and layer.se_site == "middle":
+            y = squeeze_excite(y, w, layer.se_gate)
+        y = conv2d(y, w["conv3_kernel"], w["conv3_bias"], 1)
+    else:
+        y = activation(conv2d(inp, w["conv1_kernel"], w["conv1_bias"], layer.stride), act)
+        if se and layer.se_site == "middle":
+            y = squeeze_excite(y, w, layer.se_gate)
+        y = conv2d(y, w["conv2_kernel"], w["conv2_bias"], 1)
+    if se and layer.se_site == "output":
+        y = squeeze_excite(y, w, layer.se_gate)
+    shortcut = conv2d(inp, w["shortcut_kernel"], w["shortcut_bias"], layer.stride) if layer.projects else x
+    return y + shortcut if layer.preact else activation(y + shortcut, act)
+
+
 def layer_forward(layer: Layer, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(layer, Conv):
         return activation(conv2d(x, w["kernel"], w["bias"], layer.stride, layer.groups), layer.activation)
@@ -84,13 +125,19 @@ def layer_forward(layer: Layer, x: np.ndarray, w: dict[str, np.ndarray]) -> np.n
             y = activation(conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.groups), layer.activation)
         y = activation(depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride), layer.activation)
         if layer.se_ch:
-            squeezed = y.mean(axis=(1, 2), keepdims=True)
-            hidden = np.maximum(squeezed @ w["se_reduce_kernel"] + w["se_reduce_bias"], 0)
-            logits = hidden @ w["se_expand_kernel"] + w["se_expand_bias"]
-            gate = np.clip(logits + 3, 0, 6) / 6 if layer.se_gate == "hsigmoid" else 1 / (1 + np.exp(-logits))
-            y = y * gate
+            y = squeeze_excite(y, w, layer.se_gate)
         y = conv2d(y, w["project_kernel"], w["project_bias"], 1, layer.groups)
         return y + x if layer.has_residual else y
+    if isinstance(layer, FusedMBConv):
+        y = activation(conv2d(x, w["expand_kernel"], w["expand_bias"], layer.stride), layer.activation)
+        if layer.se_ch:
+            y = squeeze_excite(y, w, layer.se_gate)
+        y = conv2d(y, w["project_kernel"], w["project_bias"], 1)
+        return y + x if layer.has_residual else y
+    if isinstance(layer, ResBlock):
+        return residual_block(layer, x, w)
+    if isinstance(layer, Norm):
+        return activation(x * w["scale"] + w["shift"], layer.activation)
     if isinstance(layer, Pool):
         return pool(x, layer)
     if isinstance(layer, GlobalPool):

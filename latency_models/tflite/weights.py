@@ -9,6 +9,17 @@ emitter, and what `random_weights` draws for latency measurement. Names per laye
           dw_kernel [k, k, mid], dw_bias, se_reduce_kernel [mid, se], se_reduce_bias,
           se_expand_kernel [se, mid], se_expand_bias (only with SE),
           project_kernel [1, 1, mid/groups, out], project_bias [out]
+  fused_mbconv: expand_kernel [k, k, in, mid], expand_bias [mid], the SE arrays as mbconv's
+          (only with SE), project_kernel [1, 1, mid, out], project_bias [out]
+  resblock: basic: conv1_kernel [k, k, in, mid], conv2_kernel [k, k, mid, out];
+          bottleneck: conv1_kernel [1, 1, in, mid], conv2_kernel [k, k, mid/groups, mid],
+          conv3_kernel [1, 1, mid, out]; a convN_bias [its out] beside each; se_* as mbconv's
+          over se_width channels (only with SE); shortcut_kernel [1, 1, in, out], shortcut_bias
+          (only with a projection); preact_scale [in], preact_shift [in] (only with preact: the
+          identity shortcut needs the input before that batch norm, so it cannot be folded).
+          Biases are there even where the block has no batch norm to fold (under preact, the
+          last conv and the shortcut): zeros then, as a conv's bias without batch norm is.
+  norm:   scale [channels], shift [channels] (the batch norm's per-channel affine form)
   dense:  kernel [in, out], bias [out]
 """
 
@@ -16,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, Layer, MBConv
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, FusedMBConv, Layer, MBConv, Norm, ResBlock
 
 Weights = dict[str, dict[str, np.ndarray]]
 
@@ -41,26 +52,68 @@ def weight_shapes(layer: Layer) -> dict[str, tuple[int, ...]]:
             shapes["expand_bias"] = (layer.mid_ch,)
         shapes["dw_kernel"] = (layer.kernel, layer.kernel, layer.mid_ch)
         shapes["dw_bias"] = (layer.mid_ch,)
-        if layer.se_ch:
-            shapes["se_reduce_kernel"] = (layer.mid_ch, layer.se_ch)
-            shapes["se_reduce_bias"] = (layer.se_ch,)
-            shapes["se_expand_kernel"] = (layer.se_ch, layer.mid_ch)
-            shapes["se_expand_bias"] = (layer.mid_ch,)
+        shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
         shapes["project_kernel"] = (1, 1, layer.mid_ch // layer.groups, layer.out_ch)
         shapes["project_bias"] = (layer.out_ch,)
         return shapes
+    if isinstance(layer, FusedMBConv):
+        shapes = {
+            "expand_kernel": (layer.kernel, layer.kernel, layer.in_ch, layer.mid_ch),
+            "expand_bias": (layer.mid_ch,),
+        }
+        shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
+        shapes["project_kernel"] = (1, 1, layer.mid_ch, layer.out_ch)
+        shapes["project_bias"] = (layer.out_ch,)
+        return shapes
+    if isinstance(layer, ResBlock):
+        return _resblock_shapes(layer)
+    if isinstance(layer, Norm):
+        return {"scale": (layer.channels,), "shift": (layer.channels,)}
     if isinstance(layer, Dense):
         return {"kernel": (layer.in_ch, layer.out_ch), "bias": (layer.out_ch,)}
     return {}
 
 
+def _se_shapes(channels: int, squeeze: int) -> dict[str, tuple[int, ...]]:
+    if not squeeze:
+        return {}
+    return {
+        "se_reduce_kernel": (channels, squeeze),
+        "se_reduce_bias": (squeeze,),
+        "se_expand_kernel": (squeeze, channels),
+        "se_expand_bias": (channels,),
+    }
+
+
+def _resblock_shapes(layer: ResBlock) -> dict[str, tuple[int, ...]]:
+    k, cin, mid, cout = layer.kernel, layer.in_ch, layer.mid_ch, layer.out_ch
+    shapes: dict[str, tuple[int, ...]] = {}
+    if layer.preact:
+        shapes["preact_scale"] = (cin,)
+        shapes["preact_shift"] = (cin,)
+    if layer.bottleneck:
+        convs = [(1, cin, mid), (k, mid // layer.groups, mid), (1, mid, cout)]
+    else:
+        convs = [(k, cin, mid), (k, mid, cout)]
+    for i, (size, conv_in, conv_out) in enumerate(convs, 1):
+        shapes[f"conv{i}_kernel"] = (size, size, conv_in, conv_out)
+        shapes[f"conv{i}_bias"] = (conv_out,)
+    shapes.update(_se_shapes(layer.se_width, layer.se_ch))
+    if layer.projects:
+        shapes["shortcut_kernel"] = (1, 1, cin, cout)
+        shapes["shortcut_bias"] = (cout,)
+    return shapes
+
+
 def random_layer_weights(layer: Layer, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """He-scaled kernels (so activations keep their scale through a deep random network) and
-    small biases."""
+    """He-scaled kernels (so activations keep their scale through a deep random network), small
+    biases and shifts, and batch norm scales near 1 (a trained one's are positive and of order 1)."""
     out = {}
     for name, shape in weight_shapes(layer).items():
-        if name.endswith("bias"):
+        if name.endswith(("bias", "shift")):
             out[name] = rng.normal(0.0, 0.05, shape).astype(np.float32)
+        elif name.endswith("scale"):
+            out[name] = rng.uniform(0.8, 1.2, shape).astype(np.float32)
         else:
             fan_in = int(np.prod(shape[:-1])) if len(shape) != 3 else shape[0] * shape[1]  # depthwise: k*k
             out[name] = rng.normal(0.0, np.sqrt(1.0 / fan_in), shape).astype(np.float32)
