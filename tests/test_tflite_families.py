@@ -20,6 +20,7 @@ from latency_models.tflite.reference import forward, layer_forward
 from latency_models.tflite.runtime import make_interpreter, op_counts, run
 from latency_models.tflite.weights import check_weights, random_layer_weights, random_weights, weight_shapes
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, FusedMBConv, GlobalPool, Norm, ResBlock, layer_output_shape
+from search_spaces.zoo import get
 from tests.test_tflite_emit import float_error
 
 RESOLUTION = 16
@@ -209,3 +210,15 @@ def test_int8_survives_a_squeeze_excite_whose_relus_all_die():
     model = quantize(block_graph(layer, weights), images)
     error, correlation = agreement(run(model, images), layer_forward(layer, images.astype(np.float64), weights))
     assert error < 0.05 and correlation > 0.999
+
+
+def test_a_conv_with_one_group_per_channel_is_emitted_as_a_depthwise_conv():
+    """pytorchcv's MobileNet(B) writes its depthwise convs as grouped convs; TFLite runs them as
+    DEPTHWISE_CONV_2D, and so must the emitted model (its latency is what a table measures)."""
+    spec = get("mobilenetb_wd4", resolution=32, num_classes=10)
+    weights = random_weights(spec, 0)
+    images = random_images((32, 32, 3), 2, 1)
+    model = emit_spec(spec, weights)
+    assert np.abs(run(model, images) - forward(spec, weights, images)).max() < 1e-4
+    ops, _ = op_counts(model)
+    assert ops["DEPTHWISE_CONV_2D"] == 13 and ops["CONV_2D"] == 14  # the stem and 13 pointwise convs

@@ -1,6 +1,7 @@
 """Lowering: IR layers to TFLite builtin ops.
 
-conv        CONV_2D (ReLU/ReLU6 fused; h-swish a HARD_SWISH op; swish LOGISTIC + MUL)
+conv        CONV_2D (ReLU/ReLU6 fused; h-swish a HARD_SWISH op; swish LOGISTIC + MUL); DEPTHWISE_CONV_2D
+            when it has one group per channel
 dwsep       DEPTHWISE_CONV_2D, CONV_2D
 mbconv      [CONV_2D expand] DEPTHWISE_CONV_2D [SE: MEAN, CONV_2D, CONV_2D, gate, MUL]
             CONV_2D project [ADD shortcut]; hard-sigmoid gate = relu6(z + 3) / 6 with the +3
@@ -40,6 +41,9 @@ from search_spaces.arch_spec import (
 
 def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: str) -> int:
     if isinstance(layer, Conv):
+        if layer.groups > 1 and layer.groups == layer.in_ch == layer.out_ch:
+            # One group per channel is a depthwise conv, and TFLite's converter emits it as one.
+            return g.depthwise(x, w["kernel"][:, :, 0, :], w["bias"], layer.stride, layer.activation, name)
         return g.conv2d(x, w["kernel"], w["bias"], layer.stride, layer.activation, name)
     if isinstance(layer, DWSeparable):
         y = g.depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
