@@ -7,6 +7,8 @@ latency_models/profiles/.
   pixel3   HW-NAS-Bench's FBNet per-block table of a Pixel 3
   pixel4   whole-network Pixel 4 CPU figures (1 thread, Cortex-A76 prime core), transferred from
            the Note10 predictor (see latency_models/pixel4_profile.py)
+  pixel4-<config>  the same phone's other CPU configurations of that benchmark (pixel4-1med,
+           pixel4-4small, ...: cores and threads in pixel4_profile.CONFIGS), fitted the same way
 
 Each profile records the files and figures it was fitted on.
 """
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from latency_models.importers import import_hwnasbench, import_ofa, import_proxyless
+from latency_models.pixel4_profile import CONFIGS, device_name
 from latency_models.pixel4_profile import build as build_pixel4
 from latency_models.predictor import LatencyPredictor, fit
 from latency_models.table import LatencyTable
@@ -47,13 +51,13 @@ def pixel3(data: Path) -> dict[str, LatencyPredictor]:
     return _from_table("pixel3", table, "Google Pixel 3 (HW-NAS-Bench's FBNet per-block table)")
 
 
-def pixel4(data: Path) -> dict[str, LatencyPredictor]:
-    return build_pixel4(data, note10(data)["fp32"])
+def pixel4(data: Path, config: str = "1large") -> dict[str, LatencyPredictor]:
+    return build_pixel4(data, note10(data)["fp32"], config)
 
 
 BUILDERS: dict[str, Callable[[Path], dict[str, LatencyPredictor]]] = {
     "note10": note10,
     "pixel1": pixel1,
     "pixel3": pixel3,
-    "pixel4": pixel4,
+    **{device_name(config): partial(pixel4, config=config) for config in CONFIGS},
 }

@@ -13,7 +13,17 @@ from common.cli import ArgumentParser, run
 from latency_models.device_profiles import describe_profiles
 
 PROG = "python -m latency_models.devices"
-COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "source")
+COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "fidelity", "source")
+
+
+def fidelity(row: dict) -> str:
+    """How well the profile predicts networks it was not fitted on, where its fit measured that:
+    the whole-network profiles' leave-one-family-out share within +-10% and RMSPE."""
+    held_out = row.get("report", {}).get("leave_one_family_out")
+    if not held_out:
+        return ""
+    within = round(held_out["within_10pct"] * held_out["count"])
+    return f"leave-one-family-out {within}/{held_out['count']} within +-10%, RMSPE {held_out['rmspe']:.1%}"
 
 
 def print_table(rows: list[dict]) -> None:
@@ -28,6 +38,7 @@ def print_table(rows: list[dict]) -> None:
             str(row.get("soc", "")),
             str(row.get("runtime", "")),
             str(row.get("threads", "")),
+            fidelity(row),
             str(row.get("source", row.get("status", ""))),
         )
     Console(width=None if Console().is_terminal else 160).print(table)

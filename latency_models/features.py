@@ -39,6 +39,9 @@ BASIS = (
     # kxk grouped convolutions that are not depthwise (ResNeXt, RegNet; M): a group of a few
     # channels reuses each input load far less than a full conv, so a MAC costs more.
     "grouped_macs",
+    # What a grouped conv's kernels compute beyond its MACs: each group's channels padded to the
+    # kernels' packing (CHANNEL_PACKING), so groups of 4 or 8 channels waste most of each tile.
+    "grouped_padding_macs",
     # Depthwise MACs (M) by kernel size: XNNPACK and phone kernels have a tuned routine per size
     # (3x3 and 5x5), and 7x7 takes a slower generic path, so one price per MAC cannot fit all.
     "depthwise_macs_k3",
@@ -48,6 +51,12 @@ BASIS = (
     "elementwise_m",  # elements through non-fused activations, SE scaling, residual adds (M)
     "weight_mbytes",  # weight bytes (MB)
 )
+
+
+# Channels per tile of the CPU conv kernels (XNNPACK's fp32 GEMM kernels on ARM64 are 8 output
+# channels wide, its int8 ones 16); chosen by leave-one-family-out error on the Pixel 4 figures
+# (latency_models/pixel4_profile.py), where ResNeXt and RegNet groups are 4-55 channels wide.
+CHANNEL_PACKING = {"fp32": 8, "int8": 16}
 
 
 def _depthwise(kernel: int) -> str:
@@ -115,7 +124,7 @@ def _work(block: Block) -> dict[str, float]:
         out["act_mbytes"] = moved * 4 / 1e6
         out["elementwise_m"] = elementwise / 1e6
     elif isinstance(layer, ResBlock):
-        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, out)
+        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, CHANNEL_PACKING[block.precision], out)
     elif isinstance(layer, Norm):
         # A per-channel multiply and add (the activation fused into the add, or one op more).
         out["ops"] = 2 + unfused
@@ -148,7 +157,12 @@ def _conv_kind(kernel: int, groups: int, channels: int) -> str:
 
 
 def _residual_work(
-    layer: ResBlock, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], unfused: float, out: dict
+    layer: ResBlock,
+    in_shape: tuple[int, int, int],
+    out_shape: tuple[int, int, int],
+    unfused: float,
+    packing: int,
+    out: dict,
 ) -> None:
     """The work of a residual block, conv by conv (see ResBlock for the order)."""
     (h, w, c), (ho, wo, co) = in_shape, out_shape
@@ -158,6 +172,10 @@ def _residual_work(
         convs.append((h * w * c, h * w * mid, h * w * c * mid, "dense_macs"))
         kxk = ho * wo * mid * layer.kernel**2 * (mid // layer.groups)
         convs.append((h * w * mid, ho * wo * mid, kxk, _conv_kind(layer.kernel, layer.groups, mid)))
+        if layer.groups > 1:
+            width = mid // layer.groups
+            padded = -(-width // packing) * packing
+            out["grouped_padding_macs"] = ho * wo * layer.kernel**2 * layer.groups * (padded**2 - width**2) / 1e6
         convs.append((ho * wo * mid, ho * wo * co, ho * wo * mid * co, "dense_macs"))
     else:
         convs.append((h * w * c, ho * wo * mid, ho * wo * c * mid * layer.kernel**2, "spatial_macs"))

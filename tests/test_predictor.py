@@ -18,8 +18,8 @@ from search_spaces.graph import count_macs, count_params
 from search_spaces.zoo import get
 
 # A made-up device whose true cost is linear in the work terms (ms per unit of each term).
-# ops, dense, spatial, grouped, depthwise k3, k5, k7, activation bytes, elementwise, weight bytes
-TRUE_COSTS = np.array([0.004, 0.012, 0.02, 0.06, 0.05, 0.09, 0.3, 0.01, 0.03, 0.002])
+# ops, dense, spatial, grouped, grouped padding, depthwise k3, k5, k7, activation bytes, elementwise, weight bytes
+TRUE_COSTS = np.array([0.004, 0.012, 0.02, 0.06, 0.01, 0.05, 0.09, 0.3, 0.01, 0.03, 0.002])
 OVERHEAD = 0.01
 
 
