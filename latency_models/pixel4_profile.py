@@ -51,11 +51,11 @@ CSV_NAME = "published_models.csv"
 # `pixel4` is the 1-thread prime-core one, the others are `pixel4-<config>`.
 CONFIGS = {
     "1large": "1 thread on the Cortex-A76 prime core (2.84 GHz)",
-    "1med": "1 thread on a mid Cortex-A76 core (2.42 GHz)",
+    "1med": "1 thread on a mid Cortex-A76 core",
     "2med": "2 threads on the mid Cortex-A76 cores",
     "3med": "3 threads on the mid Cortex-A76 cores",
     "1large1med": "2 threads: the prime core and a mid Cortex-A76 core",
-    "1small": "1 thread on a Cortex-A55 little core (1.78 GHz)",
+    "1small": "1 thread on a Cortex-A55 little core",
     "2small": "2 threads on Cortex-A55 little cores",
     "3small": "3 threads on Cortex-A55 little cores",
     "4small": "4 threads on Cortex-A55 little cores",
