@@ -4,8 +4,9 @@ latency prediction is on this machine.
 Samples N random subnets of the space plus the zoo models, emits each as .tflite and measures
 it end to end on the interpreter, then scores two predictions against the measurements: the
 plain table sum and the learned predictor (fitted on the table, its network terms calibrated
-on K further measured subnets and on zoo models). No network is scored by a predictor calibrated
-on it: the subnets are never calibrated on, and the zoo is split in ZOO_FOLDS folds, each
+on K further measured subnets and on zoo models). Like `predict --target host` for any network,
+it first measures the zoo models' blocks the table lacks into it. No network is scored by a
+predictor calibrated on it: the subnets are never calibrated on, and the zoo is split in ZOO_FOLDS folds, each
 predicted by a predictor calibrated on the others (cross-fitting). Reports the share within +-5%
 and +-10%, RMSPE and Kendall tau, writes a predicted-vs-measured plot, and keeps the predictor
 calibrated on the K subnets and the whole zoo as the `host` profile. Measurements are saved as
@@ -45,6 +46,8 @@ from latency_models.fidelity import (
     unmeasured,
 )
 from latency_models.host import HostBackend
+from latency_models.host_profile import distinct_blocks
+from latency_models.measuring import block_progress, hold_table, measure_into
 from latency_models.options import add_form_arguments, add_precision, form_space
 from latency_models.predictor import LatencyPredictor
 from latency_models.signature import space_blocks
@@ -154,6 +157,22 @@ def sample(args: argparse.Namespace, space: ChoiceSpace, forms: list[Form]) -> d
     }
 
 
+def measure_zoo_blocks(
+    args: argparse.Namespace, table: LatencyTable, table_path: Path, zoo: Sequence[ArchSpec]
+) -> None:
+    """Time the zoo models' blocks the table lacks into it, as `predict --target host` does for any
+    network on first use (latency_models.host_profile): the host predictor prices a network after
+    its blocks are in the table, so that is the predictor to score. Saved after each block."""
+    with hold_table(table_path):
+        missing = table.coverage(distinct_blocks(zoo, args.precision)).missing
+        if not missing:
+            return
+        console = Console(stderr=True)
+        console.print(f"measuring the {len(missing)} blocks of the zoo models that {table_path} lacks", highlight=False)
+        with block_progress(console, len(missing)) as on_block:
+            measure_into(HostBackend(), missing, table, table_path, on_block)
+
+
 def measure(args: argparse.Namespace, log: MeasurementLog, specs: Sequence[ArchSpec]) -> None:
     """Time every network `log` lacks on this machine, with a progress bar on stderr."""
     backend = HostBackend(threads=1, rounds=3, runs=20)
@@ -256,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     check_coverage(args, table, table_path, forms)
     nets = sample(args, space, forms)
     log = MeasurementLog(Path(args.out) / "measurements.json", args.precision)
+    measure_zoo_blocks(args, table, table_path, nets["zoo"])
     measure(args, log, nets["subnets"] + nets["calibration"] + nets["zoo"])
     base = base_predictor(table, str(table_path), args.precision)
     predictor = fit_predictor(args, base, log, nets, forms)

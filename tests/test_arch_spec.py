@@ -6,7 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_spaces.arch_spec import SCHEMA_VERSION, ArchSpec, Conv, Dense, DWSeparable, GlobalPool, MBConv, SpecError
+from search_spaces.arch_spec import (
+    SCHEMA_VERSION,
+    ArchSpec,
+    Conv,
+    Dense,
+    DWSeparable,
+    FusedMBConv,
+    GlobalPool,
+    MBConv,
+    Norm,
+    ResBlock,
+    SpecError,
+)
 from search_spaces.graph import count_macs, count_params, spec_to_graph
 
 
@@ -119,6 +131,16 @@ def test_hash_ignores_name_but_not_structure():
         (lambda: tiny(layers=(MBConv(16, 16, 3, 1, 1, 16),)), "layers[0] (mbconv).in_ch: 16 does not match the 8"),
         (lambda: tiny(head=(Conv(16, 32, 1),)), "classifier (dense): needs a 1x1 input"),
         (lambda: tiny(layers=()), "layers: a network needs at least one layer"),
+        (lambda: ResBlock(8, 8, 1, 8, groups=2), "resblock.groups: must be 1 in a basic block"),
+        (lambda: ResBlock(8, 16, 1, 12, bottleneck=True, groups=8), "resblock.groups: 8 does not divide mid_ch 12"),
+        (lambda: ResBlock(8, 8, 1, 8, se_ch=2, se_site="input"), "resblock.se_site: unknown value 'input'"),
+        (lambda: ResBlock(8, 8, 3, 8), "resblock.stride: must be 1 or 2"),
+        (lambda: ResBlock(8, 8, 1, 8, preact=1), "resblock.preact: expected true or false"),
+        (lambda: FusedMBConv(8, 16, 3, 1, 4, 32, residual=True), "fused_mbconv.residual: an identity shortcut needs"),
+        (lambda: FusedMBConv(8, 8, 4, 1, 4, 32), "fused_mbconv.kernel: must be odd"),
+        (lambda: FusedMBConv(8, 8, 3, 1, 0.5, 4), "fused_mbconv.expansion: must be >= 1"),
+        (lambda: Norm(8, activation="gelu"), "norm.activation: unknown value 'gelu'"),
+        (lambda: tiny(layers=(ResBlock(16, 16, 1, 16),)), "layers[0] (resblock).in_ch: 16 does not match the 8"),
     ],
 )
 def test_validation_names_field_and_layer(build, message):
@@ -148,6 +170,21 @@ def test_invalid_json_errors_name_the_field(edit, message):
     with pytest.raises(SpecError) as info:
         ArchSpec.from_dict(data)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        ResBlock(8, 16, 2, 16),
+        ResBlock(8, 32, 1, 8, bottleneck=True, groups=2, se_ch=2, se_site="middle", preact=True),
+        FusedMBConv(8, 16, 3, 2, 4, 32, se_ch=4, project_stride=True),
+        FusedMBConv(8, 8, 3, 1, 4, 32, residual=False),
+        Norm(8, "relu6"),
+    ],
+)
+def test_new_layer_types_round_trip_through_json(layer):
+    spec = ArchSpec(32, (Conv(3, 8, 3, 2),), (layer,), (GlobalPool(layer.out_ch),), Dense(layer.out_ch, 10))
+    assert ArchSpec.from_json(spec.to_json()) == spec
 
 
 def test_malformed_json_text():
