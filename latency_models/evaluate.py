@@ -6,8 +6,8 @@ it end to end on the interpreter, then scores two predictions against the measur
 plain table sum and the learned predictor (fitted on the table, its network terms calibrated
 on K further measured subnets and on zoo models). Like `predict --target host` for any network,
 it first measures the zoo models' blocks the table lacks into it. No network is scored by a
-predictor calibrated on it: the subnets are never calibrated on, and the zoo is split in ZOO_FOLDS folds, each
-predicted by a predictor calibrated on the others (cross-fitting). Reports the share within +-5%
+predictor calibrated on it: the subnets are never calibrated on, and each zoo model is predicted
+by a predictor calibrated on the others (leave-one-out). Reports the share within +-5%
 and +-10%, RMSPE and Kendall tau, writes a predicted-vs-measured plot, and keeps the predictor
 calibrated on the K subnets and the whole zoo as the `host` profile. Measurements are saved as
 they are made: a killed run resumes. The sampling, measuring, fitting and scoring are
@@ -38,7 +38,6 @@ from latency_models.fidelity import (
     calibrated_predictor,
     calibration_subnets,
     cross_fitted,
-    folds,
     measure_networks,
     plot,
     sample_subnets,
@@ -61,9 +60,6 @@ PROG = "python -m latency_models.evaluate"
 # With --proxy the kept host predictor must still serve the deployable networks (searches at
 # 224 px): their calibration set, the one a plain run uses, is measured and fitted on too.
 DEPLOYED_RESOLUTION = 224
-# Two folds: each half of the zoo is predicted from the other half, and every family is split
-# across both (fidelity.folds), so a held-out model always has relatives in the calibration.
-ZOO_FOLDS = 2
 Form = tuple[ChoiceSpace, int, bool]  # a space, the resolution and whether the proxy form
 
 
@@ -221,8 +217,8 @@ def score(
         "precision": args.precision,
         "table": str(table_path),
         "calibration_networks": len(nets["calibration"]),
-        "zoo_scoring": f"{ZOO_FOLDS}-fold cross-fitting: each zoo model predicted with the network terms "
-        f"calibrated on the {len(nets['calibration'])} calibration subnets and the other folds' zoo models",
+        "zoo_scoring": "leave-one-out: each zoo model predicted with the network terms calibrated on the "
+        f"{len(nets['calibration'])} calibration subnets and the other zoo models",
         "sets": {},
     }
     for name in ("subnets", "zoo"):
@@ -230,8 +226,7 @@ def score(
         if not specs:
             continue
         if name == "zoo":
-            fold_of = folds(specs, lambda spec: ZOO[spec.name].family, ZOO_FOLDS)
-            learned = cross_fitted(base, nets["calibration"], specs, fold_of, log, args.precision)
+            learned = cross_fitted(base, nets["calibration"], specs, log, args.precision)
         else:
             learned = np.array([predictor.spec_ms(s, args.precision) for s in specs])
         report["sets"][name], measured, series = score_set(specs, log, learned, table, args.precision)

@@ -4,8 +4,8 @@ on this machine).
 
 The scores: the share of networks predicted within +-5% and +-10%, RMSPE, the mean error and
 Kendall's tau. The learned predictor is scored with its network terms calibrated on measured
-networks it is not scored on: further random subnets, and the zoo models of the other folds (each
-zoo model is predicted by a predictor calibrated without it, `cross_fitted`). The plain table sum
+networks it is not scored on: further random subnets, and the other zoo models (each zoo model is
+predicted by a predictor calibrated without it, `cross_fitted`). The plain table sum
 is scored where the table covers a network's blocks. Measurements are kept in a
 `MeasurementLog` as they are made, so a killed run resumes.
 """
@@ -138,33 +138,20 @@ def calibrated_predictor(
     )
 
 
-def folds(specs: Sequence[ArchSpec], family: Callable[[ArchSpec], str], count: int) -> list[int]:
-    """A fold number (0 .. count-1) for each spec: sorted by family and name, then dealt out in
-    turn, so each family's models spread over the folds and every fold holds small and large ones."""
-    order = sorted(range(len(specs)), key=lambda i: (family(specs[i]), specs[i].name))
-    out = [0] * len(specs)
-    for rank, i in enumerate(order):
-        out[i] = rank % count
-    return out
-
-
 def cross_fitted(
     base: LatencyPredictor,
     calibration: Sequence[ArchSpec],
     specs: Sequence[ArchSpec],
-    fold_of: Sequence[int],
     log: MeasurementLog,
     precision: str,
 ) -> np.ndarray:
-    """Each of `specs` predicted by `base` calibrated on `calibration` plus the other folds'
-    specs: a held-out prediction of every one of them, while all of them help calibrate."""
+    """Each of `specs` predicted by `base` calibrated on `calibration` plus all the other `specs`
+    (leave-one-out): a held-out prediction of every one of them, while the others help calibrate."""
     out = np.zeros(len(specs))
-    for fold in sorted(set(fold_of)):
-        rest = [s for s, f in zip(specs, fold_of) if f != fold]
-        predictor = calibrated_predictor(base, [*calibration, *rest], log, precision, "cross-fitting")
-        for i, (spec, f) in enumerate(zip(specs, fold_of)):
-            if f == fold:
-                out[i] = predictor.spec_ms(spec, precision)
+    for i, spec in enumerate(specs):
+        rest = [s for j, s in enumerate(specs) if j != i]
+        predictor = calibrated_predictor(base, [*calibration, *rest], log, precision, "leave-one-out")
+        out[i] = predictor.spec_ms(spec, precision)
     return out
 
 

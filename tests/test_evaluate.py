@@ -9,7 +9,7 @@ import pytest
 
 from common.stats import kendall_tau
 from latency_models.device_profiles import load_predictor
-from latency_models.fidelity import MeasurementLog, cross_fitted, folds, scores
+from latency_models.fidelity import MeasurementLog, cross_fitted, scores
 from search_spaces import zoo
 
 
@@ -104,24 +104,16 @@ def test_table_of_another_space_is_refused(tmp_path):
     assert result.returncode == 2 and "lacks 192 blocks of mbv3 at 224 px" in result.stderr
 
 
-def test_zoo_folds_split_every_family_and_hold_each_model_out(tmp_path):
-    """Cross-fitting: each zoo model is predicted by a predictor whose calibration lacked it."""
-
-    specs = [zoo.get(name, resolution=96) for name in zoo.names()]
-    fold_of = folds(specs, lambda spec: zoo.ZOO[spec.name].family, 2)
-    for family in {entry.family for entry in zoo.ZOO.values()}:
-        members = [f for s, f in zip(specs, fold_of) if zoo.ZOO[s.name].family == family]
-        assert len(members) < 2 or set(members) == {0, 1}, family
+def test_each_zoo_model_is_predicted_by_a_calibration_without_it(tmp_path):
+    """Leave-one-out: a zoo model's own timing never moves its own prediction."""
+    specs = [zoo.get(name, resolution=96) for name in ("mobilenet_v2_0.5", "mnasnet_a1", "fbnet_a", "spnasnet")]
     base = load_predictor("pixel4", "fp32")
     log = MeasurementLog(tmp_path / "m.json", "fp32")
-    # A "machine" twice as slow as pixel4 except on one model of fold 0, measured 3x too slow:
-    # the fold-0 model's own timing must not move its prediction, only the fold-1 predictions.
-    odd = specs[fold_of.index(0)]
+    # A "machine" twice as slow as pixel4 except on one model, measured 6x slower: the others are
+    # calibrated on a 2x machine (one outlier among three), the outlier is predicted near 2x.
+    odd = specs[1]
     for spec in specs:
         log.add(spec, base.spec_ms(spec) * (6 if spec is odd else 2))
-    predicted = cross_fitted(base, [], specs, fold_of, log, "fp32")
-    measured = np.array([log.get(s) for s in specs])
-    error = predicted / measured - 1
-    held = [i for i, f in enumerate(fold_of) if f == 0 and specs[i] is not odd]
-    assert np.abs(error[held]).max() < 0.05  # fold 0 calibrated on fold 1 alone: exact 2x
-    assert error[specs.index(odd)] < -0.5  # predicted ~2x, measured 6x: not fitted on itself
+    error = cross_fitted(base, [], specs, log, "fp32") / np.array([log.get(s) for s in specs]) - 1
+    assert error[1] < -0.5  # predicted ~2x, measured 6x: not fitted on itself
+    assert all(e > 0 for i, e in enumerate(error) if i != 1)  # the outlier, in their calibration, pulls them up
