@@ -77,6 +77,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--resolution", type=positive_int, default=224, help="resolution of the sampled subnets (default 224)"
     )
+    parser.add_argument(
+        "--passes",
+        type=positive_int,
+        default=2,
+        help="timings of each network, in separate shuffled passes; their mean is scored (default 2: this "
+        "machine's speed drifts over minutes; timings at two moments average it)",
+    )
     add_precision(parser, "the precision networks are emitted, measured and priced at")
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
     parser.add_argument("--table", help="latency table to use (default: this CPU's host table)")
@@ -172,7 +179,7 @@ def measure_zoo_blocks(
 def measure(args: argparse.Namespace, log: MeasurementLog, specs: Sequence[ArchSpec]) -> None:
     """Time every network `log` lacks on this machine, with a progress bar on stderr."""
     backend = HostBackend(threads=1, rounds=3, runs=20)
-    todo = unmeasured(specs, log, args.seed)
+    todo = unmeasured(specs, log, args.seed, args.passes)
     columns = (TextColumn("measuring networks"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"))
     with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as progress:
         task = progress.add_task("", total=len(todo))

@@ -49,20 +49,27 @@ def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
 
 
 class MeasurementLog:
-    """End-to-end timings by spec hash, saved after each one (so a killed run resumes)."""
+    """End-to-end timings by spec hash, each network's in a list (one per pass), saved after each
+    one (so a killed run resumes). A network's latency is the mean of its timings."""
 
     def __init__(self, path: Path, precision: str):
         self.path, self.precision = path, precision
-        self.ms: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        # Logs written before passes existed hold one number per network.
+        self.ms: dict[str, list[float]] = {k: v if isinstance(v, list) else [v] for k, v in saved.items()}
 
     def key(self, spec: ArchSpec) -> str:
         return f"{spec.content_hash()}-{self.precision}"
 
+    def count(self, spec: ArchSpec) -> int:
+        return len(self.ms.get(self.key(spec), []))
+
     def get(self, spec: ArchSpec) -> float | None:
-        return self.ms.get(self.key(spec))
+        timings = self.ms.get(self.key(spec))
+        return float(np.mean(timings)) if timings else None
 
     def add(self, spec: ArchSpec, ms: float) -> None:
-        self.ms[self.key(spec)] = ms
+        self.ms.setdefault(self.key(spec), []).append(ms)
         write_atomic(self.path, json.dumps(self.ms, indent=1))
 
 
@@ -89,10 +96,15 @@ def calibration_subnets(forms: Sequence[tuple[ChoiceSpace, int, bool]], count: i
     return specs
 
 
-def unmeasured(specs: Sequence[ArchSpec], log: MeasurementLog, seed: int) -> list[ArchSpec]:
-    """The specs `log` has no timing of, shuffled: the sets interleave, so machine drift hits all alike."""
-    todo = [s for s in specs if log.get(s) is None]
-    random.Random(seed).shuffle(todo)
+def unmeasured(specs: Sequence[ArchSpec], log: MeasurementLog, seed: int, passes: int = 1) -> list[ArchSpec]:
+    """The timings `log` still lacks, in order: pass after pass, each pass over the specs with
+    fewer timings than it, shuffled. The sets interleave within a pass and a network's timings
+    fall in different passes, so the machine's drift hits every network alike."""
+    todo = []
+    for p in range(passes):
+        missing = [s for s in specs if log.count(s) <= p]
+        random.Random(seed + p).shuffle(missing)
+        todo += missing
     return todo
 
 

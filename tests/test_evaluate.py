@@ -9,7 +9,7 @@ import pytest
 
 from common.stats import kendall_tau
 from latency_models.device_profiles import load_predictor
-from latency_models.fidelity import MeasurementLog, cross_fitted, scores
+from latency_models.fidelity import MeasurementLog, cross_fitted, scores, unmeasured
 from search_spaces import zoo
 
 
@@ -117,3 +117,17 @@ def test_each_zoo_model_is_predicted_by_a_calibration_without_it(tmp_path):
     error = cross_fitted(base, [], specs, log, "fp32") / np.array([log.get(s) for s in specs]) - 1
     assert error[1] < -0.5  # predicted ~2x, measured 6x: not fitted on itself
     assert all(e > 0 for i, e in enumerate(error) if i != 1)  # the outlier, in their calibration, pulls them up
+
+
+def test_each_network_is_timed_once_per_pass_and_scored_by_the_mean(tmp_path):
+    specs = [zoo.get(name, resolution=64) for name in ("mobilenet_v2_0.5", "mnasnet_a1", "fbnet_a")]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({f"{specs[0].content_hash()}-fp32": 2.0}))  # a log of one number per network
+    log = MeasurementLog(path, "fp32")
+    todo = unmeasured(specs, log, seed=0, passes=2)
+    # Pass 1: the two never timed; pass 2: all three, each once more.
+    assert len(todo) == 5 and set(todo[:2]) == set(specs[1:]) and set(todo[2:]) == set(specs)
+    for spec in todo:
+        log.add(spec, 3.0 if spec is specs[0] else 1.0)
+    assert unmeasured(specs, MeasurementLog(path, "fp32"), seed=0, passes=2) == []
+    assert MeasurementLog(path, "fp32").get(specs[0]) == 2.5 and log.count(specs[1]) == 2
