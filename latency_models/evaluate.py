@@ -80,9 +80,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--passes",
         type=positive_int,
-        default=2,
-        help="timings of each network, in separate shuffled passes; their mean is scored (default 2: this "
-        "machine's speed drifts over minutes; timings at two moments average it)",
+        default=3,
+        help="timings of each network, in separate shuffled passes; their mean is scored (default 3: this "
+        "machine's speed drifts by several percent over minutes, and timings at three moments average it)",
     )
     add_precision(parser, "the precision networks are emitted, measured and priced at")
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
