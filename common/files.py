@@ -48,8 +48,14 @@ def read_json(path: str | os.PathLike, error: type[Exception]) -> object:
         return json.loads(Path(path).read_text())
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a UTF-8 text (JSON) file") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply to be one of this program's files") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise error(f"{path}: not readable JSON ({exc})") from None
 
 
 def check_document(data: object, kind: str, version: int, error: type[Exception], origin: str, what: str) -> dict:

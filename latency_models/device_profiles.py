@@ -11,7 +11,6 @@ them all (`describe_profiles`).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -145,7 +144,11 @@ def describe_profiles() -> list[dict]:
     precision with whether its table is measured (and the command that measures it if not)."""
     rows = []
     for (device, precision), path in bundled().items():
-        meta = json.loads(path.read_text()).get("metadata", {})
+        try:
+            meta = LatencyPredictor.load(path).metadata
+        except PredictorError as exc:  # reported in its row; every other profile still listed
+            rows.append({"target": device, "precision": precision, "file": str(path), "status": f"damaged: {exc}"})
+            continue
         rows.append({"target": device, "precision": precision, "file": str(path), **meta})
     for precision in ("fp32", "int8"):
         table = host_table_path(precision)

@@ -126,14 +126,43 @@ class LatencyPredictor:
         data = check_document(data, KIND, SCHEMA_VERSION, PredictorError, origin, "a latency predictor")
         if data.get("basis") != list(BASIS) or len(data.get("descriptor_mean", [])) != DESCRIPTOR_SIZE:
             raise PredictorError(f"{origin}: fitted with other features than this version computes; refit it")
-        params = {name: np.asarray(value, dtype=np.float64) for name, value in data["params"].items()}
-        return cls(
-            params, np.asarray(data["descriptor_mean"]), np.asarray(data["descriptor_std"]), data.get("metadata", {})
-        )
+        params = _checked_params(data.get("params"), origin)
+        mean = _checked_array(data["descriptor_mean"], (DESCRIPTOR_SIZE,), f"{origin}: descriptor_mean")
+        std = _checked_array(data["descriptor_std"], (DESCRIPTOR_SIZE,), f"{origin}: descriptor_std")
+        if np.any(std <= 0):
+            raise PredictorError(f"{origin}: descriptor_std: must be positive")
+        metadata = data.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise PredictorError(f"{origin}: metadata: expected a JSON object")
+        return cls(params, mean, std, metadata)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyPredictor:
         return cls.from_dict(read_json(path, PredictorError), str(path))
+
+
+def _checked_array(value: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PredictorError(f"{where}: expected numbers") from None
+    if array.shape != shape:
+        raise PredictorError(f"{where}: shape {list(array.shape)}, expected {list(shape)}")
+    if not np.all(np.isfinite(array)):
+        raise PredictorError(f"{where}: holds a value that is not a finite number")
+    return array
+
+
+def _checked_params(params: Any, origin: str) -> dict[str, np.ndarray]:
+    """The parameter arrays, each of the shape this version's predictor has and all finite: a
+    damaged file is refused by name here, not priced as 'nan ms'."""
+    if not isinstance(params, dict):
+        raise PredictorError(f"{origin}: params: expected a JSON object")
+    expected = {name: value.shape for name, value in _initial_params(np.random.default_rng(0)).items()}
+    missing = sorted(set(expected) - set(params))
+    if missing:
+        raise PredictorError(f"{origin}: params.{missing[0]}: missing")
+    return {name: _checked_array(params[name], shape, f"{origin}: params.{name}") for name, shape in expected.items()}
 
 
 # --- fitting -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The learned latency predictor: fitting, generalisation, files, batch prediction, profiles."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -177,3 +178,58 @@ def test_devices_cli_lists_profiles():
     assert result.returncode == 0
     targets = {row["target"] for row in json.loads(result.stdout)}
     assert {"note10", "pixel1", "pixel3", "host"} <= targets
+
+
+def _damage(document, edit):
+    edit(document)
+    return json.dumps(document).encode()
+
+
+DAMAGED = {
+    "not UTF-8": (lambda bundled: b"\xff\xfe{}", "not a UTF-8 text (JSON) file"),
+    "nested": (lambda bundled: b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "long integer": (lambda bundled: b'{"kind": ' + b"9" * 5000 + b"}", "not readable JSON"),
+    "NaN price": (
+        lambda bundled: _damage(bundled, lambda d: d["params"]["log_costs"].__setitem__(0, float("nan"))),
+        "params.log_costs: holds a value that is not a finite number",
+    ),
+    "wrong shape": (lambda bundled: _damage(bundled, lambda d: d["params"]["w1"].pop()), "params.w1: shape"),
+    "missing array": (lambda bundled: _damage(bundled, lambda d: d["params"].pop("b2")), "params.b2: missing"),
+    "zero spread": (
+        lambda bundled: _damage(bundled, lambda d: d["descriptor_std"].__setitem__(0, 0.0)),
+        "descriptor_std: must be positive",
+    ),
+}
+
+
+def _write_damaged(folder, case):
+    make, message = DAMAGED[case]
+    (folder / "profiles").mkdir()
+    path = folder / "profiles" / "pixel1-fp32.json"
+    path.write_bytes(make(json.loads(json.dumps(load_predictor("pixel1").to_dict()))))
+    return path, message
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_profile_is_refused_naming_file_and_field(tmp_path, case):
+    path, message = _write_damaged(tmp_path, case)
+    with pytest.raises(PredictorError, match=re.escape(message)) as info:
+        LatencyPredictor.load(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("case", ["not UTF-8", "NaN price"])
+def test_a_damaged_user_profile_is_listed_as_damaged_and_refused_by_name(tmp_path, case):
+    """One damaged file in $NAS_HOME/profiles: `devices` still lists every profile, marking that
+    one; asking for it exits 2 with one line naming the file and what is wrong."""
+    path, message = _write_damaged(tmp_path, case)
+    env = {"NAS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    listed = run_cli("latency_models.devices", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {(r["target"], r["precision"]): r for r in json.loads(listed.stdout)}
+    status = rows[("pixel1", "fp32")]["status"]
+    assert status.startswith(f"damaged: {path}: ") and message in status
+    assert "fit" in rows[("note10", "fp32")] and "status" not in rows[("note10", "fp32")]
+    refused = run_cli("latency_models.predict", "--target", "pixel1", "--zoo", "mnasnet_a1", env=env)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert str(path) in refused.stderr and message in refused.stderr
