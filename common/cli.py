@@ -40,14 +40,18 @@ def run(main: Callable[[list[str] | None], int], prog: str, argv: list[str] | No
 # argparse types: a value outside the range is a one-line usage error naming the flag.
 
 
-def int_at_least(low: int) -> Callable[[str], int]:
+def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer >= `low` (and <= `high`, a bound on work a user can ask for by mistake)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high:,}, got {value:,}")
         return value
 
     parse.__name__ = f"int >= {low}"
@@ -75,5 +79,6 @@ def float_in(low: float, high: float = float("inf"), *, low_open: bool = False, 
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+seed_int = int_at_least(0, 2**32 - 1)  # numpy's generators take non-negative seeds; 32 bits name plenty
 positive_float = float_in(0.0, low_open=True)
 non_negative_float = float_in(0.0)

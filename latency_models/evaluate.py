@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run
+from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from common.files import write_atomic
 from latency_models.device_profiles import host_predictor_path, host_table_path, measure_command
 from latency_models.fidelity import (
@@ -87,7 +87,7 @@ def build_parser() -> ArgumentParser:
     add_precision(parser, "the precision networks are emitted, measured and priced at")
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
     parser.add_argument("--table", help="latency table to use (default: this CPU's host table)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--seed", type=seed_int, default=0, help="sampling seed")
     parser.add_argument("--out", default="runs/evaluate", help="folder for measurements, plot and report")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_form_arguments(parser)

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run
+from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from nas.options import add_calib_images, add_cpu_devices, add_supernet
 from nas.supernet.match import NotASubnet, match_spec
 from nas.supernet.supernet import Layout
@@ -43,7 +43,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--largest", action="store_true", help="evaluate the largest subnet")
     p.add_argument("--smallest", action="store_true", help="evaluate the smallest subnet")
-    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of --sample (default: 0)")
     p.add_argument("--step", type=int, help="checkpoint step to load (default: the latest)")
     add_calib_images(p)
     p.add_argument("--test-images", type=positive_int, help="evaluate on the first N test images (default: all)")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from common.cli import ArgumentParser, int_at_least, positive_int, run
+from common.cli import ArgumentParser, int_at_least, positive_int, run, seed_int
 from nas.accuracy.estimator import supernet_dimensions
 from nas.accuracy.fitting import Sampling, collect, fit_held_out
 from nas.options import add_calib_images, add_cpu_devices, add_supernet
@@ -41,7 +41,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--val-images", type=positive_int, default=2000, help="first N test images score each subnet (2000)")
     add_calib_images(p)
-    p.add_argument("--seed", type=int, default=0, help="which subnets are drawn, and the fit (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="which subnets are drawn, and the fit (default: 0)")
     p.add_argument("--steps", type=positive_int, default=3000, help="optimiser steps of the fit (default: 3000)")
     p.add_argument("--out", help="predictor JSON to write (default: RUN/accuracy/predictor.json)")
     add_cpu_devices(p)

@@ -35,6 +35,7 @@ from common.cli import (
     positive_float,
     positive_int,
     run,
+    seed_int,
 )
 from nas.options import add_calib_images, add_cpu_devices
 from nas.supernet.supernet import SupernetConfig
@@ -85,7 +86,7 @@ def build_parser() -> ArgumentParser:
         help=f"random subnets per step, besides largest and smallest ({d.random_subnets})",
     )
     p.add_argument("--augment", choices=AUGMENTATIONS, help=f"training augmentation (default: {d.augmentation})")
-    p.add_argument("--seed", type=int, help=f"initial weights, data order, subnets (default: {d.seed})")
+    p.add_argument("--seed", type=seed_int, help=f"initial weights, data order, subnets (default: {d.seed})")
     p.add_argument("--train-images", type=int_at_least(2), help="train on only this many images (quick runs)")
     p.add_argument("--stages", type=positive_int, help="keep only the first N stages of the space (quick runs, tests)")
     p.add_argument(

@@ -37,11 +37,21 @@ class SpecError(InputError):
     """An invalid architecture: the message names the offending field (and layer)."""
 
 
-def _check_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
+# What a real network can have: larger values are typing mistakes or damaged files, and would
+# make shape inference, counting or emitting run for minutes or allocate without bound.
+MAX_RESOLUTION = 4096
+MAX_CHANNELS = 65536
+MAX_KERNEL = 31
+MAX_LAYERS = 2000
+
+
+def _check_int(owner: str, name: str, value: Any, minimum: int = 1, maximum: int = MAX_CHANNELS) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{owner}.{name}: expected an integer, got {value!r}")
+        raise SpecError(f"{owner}.{name}: expected an integer, got {str(value)[:40]!r}")
     if value < minimum:
         raise SpecError(f"{owner}.{name}: must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise SpecError(f"{owner}.{name}: must be <= {maximum}, got {str(value)[:40]}")
 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
@@ -55,7 +65,7 @@ def _check_bool(owner: str, name: str, value: Any) -> None:
 
 
 def _check_kernel_stride(owner: str, kernel: Any, stride: Any) -> None:
-    _check_int(owner, "kernel", kernel)
+    _check_int(owner, "kernel", kernel, maximum=MAX_KERNEL)
     if kernel % 2 == 0:
         raise SpecError(f"{owner}.kernel: must be odd (SAME padding), got {kernel}")
     _check_int(owner, "stride", stride)
@@ -415,7 +425,7 @@ class ArchSpec:
     _shapes: tuple[LayerShape, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int("spec", "resolution", self.resolution)
+        _check_int("spec", "resolution", self.resolution, maximum=MAX_RESOLUTION)
         _check_int("spec", "in_channels", self.in_channels)
         if not isinstance(self.name, str):
             raise SpecError(f"spec.name: expected a string, got {self.name!r}")
@@ -425,6 +435,8 @@ class ArchSpec:
                 object.__setattr__(self, section, tuple(value))
             elif not isinstance(value, tuple):
                 raise SpecError(f"spec.{section}: expected a list of layers, got {type(value).__name__}")
+            if len(getattr(self, section)) > MAX_LAYERS:
+                raise SpecError(f"spec.{section}: more than {MAX_LAYERS} layers")
             for i, layer in enumerate(getattr(self, section)):
                 if type(layer) not in LAYER_TYPES.values():
                     raise SpecError(f"{section}[{i}]: not a layer: {layer!r}")
@@ -510,6 +522,8 @@ class ArchSpec:
             items = data[section]
             if not isinstance(items, list):
                 raise SpecError(f"{section}: expected a list of layers, got {type(items).__name__}")
+            if len(items) > MAX_LAYERS:
+                raise SpecError(f"{section}: more than {MAX_LAYERS} layers")
             sections[section] = tuple(layer_from_dict(item, f"{section}[{i}]") for i, item in enumerate(items))
         classifier = layer_from_dict(data["classifier"], "classifier")
         return cls(
@@ -523,9 +537,9 @@ class ArchSpec:
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"spec: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            data = _parse_json(text)
+        except SpecError as exc:
+            raise SpecError(f"spec: {exc}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -537,10 +551,12 @@ class ArchSpec:
             text = Path(path).read_text()
         except OSError as exc:
             raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"{path}: not a UTF-8 text (JSON) file") from None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            data = _parse_json(text)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc}") from None
         if isinstance(data, dict) and "kind" in data and isinstance(data.get("spec"), dict):
             data = data["spec"]
         try:
@@ -556,6 +572,17 @@ class ArchSpec:
     def to_graph(self) -> nx.DiGraph:
         """The spec as a networkx graph with each layer's shapes, MACs and params (search_spaces.graph)."""
         return spec_to_graph(self)
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise SpecError("JSON nested too deeply to be a spec") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise SpecError(f"not readable JSON ({exc})") from None
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:

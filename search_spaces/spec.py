@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from common.cli import ArgumentParser, positive_int, run
+from common.cli import ArgumentParser, positive_int, run, seed_int
 from common.files import write_atomic
 from search_spaces import SPACES, get_space
 from search_spaces.arch_spec import ArchSpec
@@ -28,7 +28,7 @@ def build_parser() -> ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the spec with MACs, params and shapes as JSON")
     sample = commands.add_parser("sample", help="write a random architecture from a search space")
     sample.add_argument("--space", default="mbv3", choices=sorted(SPACES), help="search space (default: mbv3)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same spec")
+    sample.add_argument("--seed", type=seed_int, default=0, help="random seed; the same seed gives the same spec")
     sample.add_argument("--resolution", type=positive_int, help="input resolution (default: the space's choice)")
     sample.add_argument("--proxy", action="store_true", help="small-image variant (8x downsampling, 32 px)")
     sample.add_argument("--num-classes", type=int, help="classifier outputs (default: the space's)")

@@ -229,3 +229,39 @@ def test_any_corrupted_field_gives_a_spec_error(data):
         ArchSpec.from_dict(spec)
     except SpecError:
         pass
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(resolution=10**9), "spec.resolution: must be <= 4096, got 1000000000"),
+        (lambda d: d["layers"][0].update(out_ch=10**9), "layers[0].out_ch: must be <= 65536"),
+        (lambda d: d["layers"][0].update(out_ch=10**400), "layers[0].out_ch: must be <= 65536, got 1000000000"),
+        (lambda d: d["layers"][1].update(kernel=33), "layers[1].kernel: must be <= 31"),
+        (lambda d: d.update(layers=d["layers"][:1] * 2001), "layers: more than 2000 layers"),
+    ],
+)
+def test_sizes_no_real_network_has_are_refused(edit, message):
+    """A 10^9-pixel input or 10^9 channels would pass the other checks and make counting or
+    emitting run for minutes: such specs are refused, naming the field."""
+    data = tiny().to_dict()
+    edit(data)
+    with pytest.raises(SpecError) as info:
+        ArchSpec.from_dict(data)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe{}", "not a UTF-8 text (JSON) file"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply to be a spec"),
+        (b'{"resolution": ' + b"9" * 5000 + b"}", "not readable JSON"),
+    ],
+)
+def test_unreadable_spec_files_are_refused_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "arch.json"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as info:
+        ArchSpec.load(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)

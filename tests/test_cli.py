@@ -63,6 +63,12 @@ def test_zoo_show_table():
         (("search_spaces.zoo",), ["required: command"]),
         (("search_spaces.spec", "sample", "--space", "nasnet"), ["invalid choice: 'nasnet'"]),
         (("search_spaces.spec", "show", "/nonexistent/arch.json"), ["cannot read /nonexistent/arch.json"]),
+        (("search_spaces.spec", "sample", "--seed", "-1"), ["argument --seed: must be >= 0, got -1"]),
+        (("nas.search", "--seed", "-1"), ["argument --seed: must be >= 0, got -1"]),
+        (("nas.train", "--seed", "-1"), ["argument --seed: must be >= 0, got -1"]),
+        (("nas.search", "--population", "1000000000"), ["argument --population: must be <= 100,000"]),
+        (("nas.search", "--generations", "1000000"), ["argument --generations: must be <= 10,000"]),
+        (("nas.search", "--latency-ms", "inf"), ["argument --latency-ms: must be in (0, inf), got inf"]),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, fragments):
@@ -84,6 +90,20 @@ def test_invalid_spec_file_exits_2_naming_the_field(tmp_path, edit, fragments):
     path = tmp_path / "arch.json"
     path.write_text(json.dumps(data))
     assert_one_line_error(run("search_spaces.spec", "show", str(path)), str(path), *fragments)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"\xff\xfe{}", "not a UTF-8 text (JSON) file"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"resolution": ' + b"9" * 5000 + b"}", "not readable JSON"),
+    ],
+)
+def test_unreadable_spec_file_exits_2(tmp_path, content, fragment):
+    path = tmp_path / "arch.json"
+    path.write_bytes(content)
+    assert_one_line_error(run("search_spaces.spec", "show", str(path)), str(path), fragment)
 
 
 def test_truncated_spec_file(tmp_path):

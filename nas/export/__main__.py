@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from common.cli import ArgumentParser, UserError, positive_int, run
+from common.cli import ArgumentParser, UserError, positive_int, run, seed_int
 from common.files import write_atomic
 from latency_models.tflite.emit import emit_spec
 from nas.export import tf_crosscheck
@@ -56,7 +56,7 @@ def build_parser() -> ArgumentParser:
         "--tf-crosscheck", action="store_true", help="also convert with TensorFlow (jax2tf) and compare (`tf` extra)"
     )
     p.add_argument("--random-weights", action="store_true", help="random weights (to measure or inspect a model)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights and of int8 calibration images")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of random weights and of int8 calibration images")
     add_cpu_devices(p)
     return p
 

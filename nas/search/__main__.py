@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run
+from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run, seed_int
 from latency_models.device_profiles import known_targets
 from latency_models.host_profile import host_predictor
 from latency_models.options import add_precision
@@ -50,6 +50,10 @@ from nas.search.device_search import DeviceSearch, SearchSettings, host_specs, p
 from nas.search.report import top1_text
 
 PROG = "python -m nas.search"
+# Bounds on work asked for by mistake: the defaults (200 x 50, ~10,000 candidates) search in
+# about 8 s here, so these maxima (10^9 candidates) would take days.
+MAX_POPULATION = 100_000
+MAX_GENERATIONS = 10_000
 
 
 def build_parser() -> ArgumentParser:
@@ -74,10 +78,20 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--width", type=positive_float, help="width multiplier (default: the estimator's, else searched)")
     p.add_argument("--form", choices=FORMS, help="network form priced and scored (default: the estimator's)")
     p.add_argument(
-        "--population", type=int_at_least(4), default=d.population, help=f"population of each search ({d.population})"
+        "--population",
+        type=int_at_least(4, MAX_POPULATION),
+        default=d.population,
+        help=f"population of each search ({d.population}; at most {MAX_POPULATION:,})",
     )
-    p.add_argument("--generations", type=positive_int, default=d.generations, help=f"generations ({d.generations})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"the same seed gives the same search (default: {d.seed})")
+    p.add_argument(
+        "--generations",
+        type=int_at_least(1, MAX_GENERATIONS),
+        default=d.generations,
+        help=f"generations ({d.generations}; at most {MAX_GENERATIONS:,})",
+    )
+    p.add_argument(
+        "--seed", type=seed_int, default=d.seed, help=f"the same seed gives the same search (default: {d.seed})"
+    )
     add_supernet(p, required=False, purpose="re-score the finalists with it")
     p.add_argument(
         "--out",
