@@ -95,34 +95,14 @@ def _work(block: Block) -> dict[str, float]:
             elementwise += unfused * mid_in
         ops += unfused
         elementwise += unfused * mid_out
-        if layer.se_ch:
-            ops += 5
-            moved += 3 * mid_out
-            elementwise += mid_out
-        if layer.has_residual:
-            ops += 1
-            moved += 3 * size_out
-            elementwise += size_out
-        out["ops"] = ops
-        out["act_mbytes"] = moved * 4 / 1e6
-        out["elementwise_m"] = elementwise / 1e6
+        _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
     elif isinstance(layer, FusedMBConv):
         mid_out = (h * w if layer.project_stride else ho * wo) * layer.mid_ch
         spatial = mid_out * layer.kernel**2 * c / 1e6
         out["spatial_macs"] = spatial
         out["dense_macs"] = cost.macs / 1e6 - spatial
         ops, moved, elementwise = 2 + unfused, size_in + 3 * mid_out + size_out, unfused * mid_out
-        if layer.se_ch:
-            ops += 5
-            moved += 3 * mid_out
-            elementwise += mid_out
-        if layer.has_residual:
-            ops += 1
-            moved += 3 * size_out
-            elementwise += size_out
-        out["ops"] = ops
-        out["act_mbytes"] = moved * 4 / 1e6
-        out["elementwise_m"] = elementwise / 1e6
+        _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
     elif isinstance(layer, ResBlock):
         _residual_work(layer, block.in_shape, (ho, wo, co), unfused, CHANNEL_PACKING[block.precision], out)
     elif isinstance(layer, Norm):
@@ -143,6 +123,24 @@ def _work(block: Block) -> dict[str, float]:
         out["ops"] = 2 + unfused  # reshape + fully connected
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
     return out
+
+
+def _gate_and_shortcut(
+    layer: MBConv | FusedMBConv, gated: int, size_out: int, ops: float, moved: float, elementwise: float, out: dict
+) -> None:
+    """An inverted residual block's work terms: its body's (`ops`, elements `moved` and
+    `elementwise`) plus the squeeze-excite on its `gated` expanded elements and the residual add."""
+    if layer.se_ch:
+        ops += 5
+        moved += 3 * gated
+        elementwise += gated
+    if layer.has_residual:
+        ops += 1
+        moved += 3 * size_out
+        elementwise += size_out
+    out["ops"] = ops
+    out["act_mbytes"] = moved * 4 / 1e6
+    out["elementwise_m"] = elementwise / 1e6
 
 
 def _conv_kind(kernel: int, groups: int, channels: int) -> str:

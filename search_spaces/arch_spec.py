@@ -73,6 +73,17 @@ def _check_kernel_stride(owner: str, kernel: Any, stride: Any) -> None:
         raise SpecError(f"{owner}.stride: must be 1 or 2, got {stride}")
 
 
+def _check_expansion(layer: Any) -> None:
+    """A nominal expansion ratio >= 1, stored as a float: a float field must stay a float so JSON
+    round-trips compare equal."""
+    value = layer.expansion
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{layer.op}.expansion: expected a number, got {value!r}")
+    if not math.isfinite(value) or value < 1:
+        raise SpecError(f"{layer.op}.expansion: must be >= 1, got {value}")
+    object.__setattr__(layer, "expansion", float(value))
+
+
 @dataclass(frozen=True)
 class Conv:
     """Plain convolution, optionally grouped, followed by batch norm and an activation."""
@@ -150,12 +161,7 @@ class MBConv:
         _check_int(self.op, "in_ch", self.in_ch)
         _check_int(self.op, "out_ch", self.out_ch)
         _check_kernel_stride(self.op, self.kernel, self.stride)
-        if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)):
-            raise SpecError(f"{self.op}.expansion: expected a number, got {self.expansion!r}")
-        if not math.isfinite(self.expansion) or self.expansion < 1:
-            raise SpecError(f"{self.op}.expansion: must be >= 1, got {self.expansion}")
-        # A float field must stay a float so JSON round-trips compare equal.
-        object.__setattr__(self, "expansion", float(self.expansion))
+        _check_expansion(self)
         _check_int(self.op, "mid_ch", self.mid_ch)
         if self.expand_conv is None:
             object.__setattr__(self, "expand_conv", self.expansion != 1)
@@ -268,11 +274,7 @@ class FusedMBConv:
         _check_int(self.op, "in_ch", self.in_ch)
         _check_int(self.op, "out_ch", self.out_ch)
         _check_kernel_stride(self.op, self.kernel, self.stride)
-        if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)):
-            raise SpecError(f"{self.op}.expansion: expected a number, got {self.expansion!r}")
-        if not math.isfinite(self.expansion) or self.expansion < 1:
-            raise SpecError(f"{self.op}.expansion: must be >= 1, got {self.expansion}")
-        object.__setattr__(self, "expansion", float(self.expansion))
+        _check_expansion(self)
         _check_int(self.op, "mid_ch", self.mid_ch)
         _check_int(self.op, "se_ch", self.se_ch, minimum=0)
         _check_choice(self.op, "activation", self.activation, ACTIVATIONS)
