@@ -48,6 +48,8 @@ LAYERS = {
     "fused_stride": FusedMBConv(16, 24, 3, 2, 4.0, 64),
     "fused_se_residual": FusedMBConv(16, 16, 5, 1, 2.0, 32, se_ch=4, se_gate="hsigmoid", activation="hswish"),
     "fused_se_stride": FusedMBConv(16, 24, 3, 2, 4.0, 64, se_ch=8),
+    "fused_project_stride": FusedMBConv(16, 24, 3, 2, 8.0, 128, project_stride=True),
+    "fused_no_shortcut": FusedMBConv(16, 16, 3, 1, 4.0, 64, residual=False),
     "norm_relu": Norm(16),
     "norm_relu6": Norm(16, activation="relu6"),
     "norm_hswish": Norm(16, activation="hswish"),
@@ -222,3 +224,13 @@ def test_a_conv_with_one_group_per_channel_is_emitted_as_a_depthwise_conv():
     assert np.abs(run(model, images) - forward(spec, weights, images)).max() < 1e-4
     ops, _ = op_counts(model)
     assert ops["DEPTHWISE_CONV_2D"] == 13 and ops["CONV_2D"] == 14  # the stem and 13 pointwise convs
+
+
+@pytest.mark.parametrize("project_stride, expand_hw", [(False, RESOLUTION // 2), (True, RESOLUTION)])
+def test_the_fused_blocks_stride_sits_where_the_layer_says(project_stride, expand_hw):
+    """pytorchcv's EfficientNet-EdgeTPU strides in the 1x1 projection: its kxk conv then runs at
+    the input's resolution (4x the MACs of striding in the kxk conv)."""
+    layer = FusedMBConv(16, 24, 3, 2, 4.0, 64, project_stride=project_stride)
+    g = block_graph(layer, random_layer_weights(layer, np.random.default_rng(0)))
+    convs = [op for op in g.ops if op.code == OPS.CONV_2D]
+    assert [g.shape(op.outputs[0])[1] for op in convs] == [expand_hw, RESOLUTION // 2]

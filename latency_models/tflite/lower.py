@@ -58,10 +58,11 @@ def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: 
         y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
         return g.add(y, x, f"{name}/add") if layer.has_residual else y
     if isinstance(layer, FusedMBConv):
-        y = g.conv2d(x, w["expand_kernel"], w["expand_bias"], layer.stride, layer.activation, f"{name}/expand")
+        project_stride = layer.stride if layer.project_stride else 1
+        y = g.conv2d(x, w["expand_kernel"], w["expand_bias"], layer.kxk_stride, layer.activation, f"{name}/expand")
         if layer.se_ch:
             y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
-        y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
+        y = g.conv2d(y, w["project_kernel"], w["project_bias"], project_stride, "none", f"{name}/project")
         return g.add(y, x, f"{name}/add") if layer.has_residual else y
     if isinstance(layer, ResBlock):
         return _residual_block(g, layer, x, w, name)

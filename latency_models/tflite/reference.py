@@ -129,10 +129,12 @@ def layer_forward(layer: Layer, x: np.ndarray, w: dict[str, np.ndarray]) -> np.n
         y = conv2d(y, w["project_kernel"], w["project_bias"], 1, layer.groups)
         return y + x if layer.has_residual else y
     if isinstance(layer, FusedMBConv):
-        y = activation(conv2d(x, w["expand_kernel"], w["expand_bias"], layer.stride), layer.activation)
+        # The stride sits in the kxk conv, or in the 1x1 projection with `project_stride`.
+        kxk_stride, project_stride = (1, layer.stride) if layer.project_stride else (layer.stride, 1)
+        y = activation(conv2d(x, w["expand_kernel"], w["expand_bias"], kxk_stride), layer.activation)
         if layer.se_ch:
             y = squeeze_excite(y, w, layer.se_gate)
-        y = conv2d(y, w["project_kernel"], w["project_bias"], 1)
+        y = conv2d(y, w["project_kernel"], w["project_bias"], project_stride)
         return y + x if layer.has_residual else y
     if isinstance(layer, ResBlock):
         return residual_block(layer, x, w)
