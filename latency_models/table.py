@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,8 @@ class LatencyRow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyRow:
+        if not isinstance(data, dict):
+            raise TableError(f"row: expected a JSON object, got {type(data).__name__}")
         try:
             block = Block.from_dict(data["block"])
         except (KeyError, TypeError, ValueError, SpecError) as exc:
@@ -96,9 +99,20 @@ class LatencyRow:
         if data.get("key") not in (None, block.key):
             raise TableError(f"row: key {data['key']!r} does not match its block ({block.key!r})")
         mean = data.get("mean_ms")
-        if not isinstance(mean, (int, float)) or isinstance(mean, bool) or mean < 0:
-            raise TableError(f"row {block.key!r}: mean_ms must be a non-negative number, got {mean!r}")
-        return cls(block, float(mean), data.get("median_ms"), data.get("std_ms"), data.get("count"))
+        if not _latency(mean):
+            raise TableError(f"row {block.key!r}: mean_ms must be a finite non-negative number, got {mean!r}")
+        for name in ("median_ms", "std_ms"):
+            if data.get(name) is not None and not _latency(data[name]):
+                raise TableError(f"row {block.key!r}: {name} must be a finite non-negative number, got {data[name]!r}")
+        count = data.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise TableError(f"row {block.key!r}: count must be a non-negative integer, got {count!r}")
+        return cls(block, float(mean), data.get("median_ms"), data.get("std_ms"), count)
+
+
+def _latency(value: Any) -> bool:
+    """A timing a table can hold: a finite number >= 0 (JSON lets NaN and Infinity through)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 @dataclass
@@ -153,14 +167,14 @@ class LatencyTable:
             raise TableError(f"{origin}: empty file, not a latency table")
         try:
             header = json.loads(lines[0])
-        except json.JSONDecodeError:
-            raise TableError(f"{origin}: line 1 is not JSON; not a latency table") from None
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            raise TableError(f"{origin}: line 1 is not readable JSON; not a latency table") from None
         header = check_document(header, KIND, SCHEMA_VERSION, TableError, f"{origin} (line 1)", "a latency table")
         table = cls(TableMetadata.from_dict(header.get("metadata") or {}))
         for number, line in enumerate(lines[1:], start=2):
             try:
                 data = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError, ValueError):  # malformed, nested too deeply, huge numbers
                 raise TableError(f"{origin}: line {number} is not valid JSON") from None
             try:
                 table.add(LatencyRow.from_dict(data))
@@ -175,6 +189,8 @@ class LatencyTable:
             text = path.read_text()
         except OSError as exc:
             raise TableError(f"cannot read latency table {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise TableError(f"{path}: not a UTF-8 text file, not a latency table") from None
         return cls.from_text(text, origin=str(path))
 
     # --- combining and querying -----------------------------------------------------------

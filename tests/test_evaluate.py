@@ -131,3 +131,16 @@ def test_each_network_is_timed_once_per_pass_and_scored_by_the_mean(tmp_path):
         log.add(spec, 3.0 if spec is specs[0] else 1.0)
     assert unmeasured(specs, MeasurementLog(path, "fp32"), seed=0, passes=2) == []
     assert MeasurementLog(path, "fp32").get(specs[0]) == 2.5 and log.count(specs[1]) == 2
+
+
+def test_a_table_with_a_nan_timing_exits_2_naming_file_and_line(tmp_path):
+    header = {"kind": "latency_table", "schema_version": 1, "metadata": {"device": "host"}}
+    row = {"block": {"layer": {"op": "conv", "in_ch": 3, "out_ch": 8, "kernel": 3, "stride": 2}}, "mean_ms": 1.0}
+    row["block"].update(in_shape=[32, 32, 3], precision="fp32")
+    row["mean_ms"] = float("nan")
+    table = tmp_path / "t.jsonl"
+    table.write_text(json.dumps(header) + "\n" + json.dumps(row) + "\n")
+    result = run("latency_models.evaluate", "--table", str(table), "--out", str(tmp_path / "e"))
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"{table}: line 2: row" in result.stderr and "mean_ms must be a finite non-negative number" in result.stderr
+    assert not (tmp_path / "e").exists()

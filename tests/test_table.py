@@ -86,7 +86,7 @@ def test_merge_rules():
     "text, message",
     [
         ("", "empty file"),
-        ("not json\n", "line 1 is not JSON"),
+        ("not json\n", "line 1 is not readable JSON"),
         ('{"kind": "something"}\n', "not a latency table"),
         ('{"kind": "latency_table", "schema_version": 7, "metadata": {"device": "x"}}\n', "schema_version 7"),
         ('{"kind": "latency_table", "schema_version": 1, "metadata": {}}\n', "metadata.device: missing"),
@@ -118,3 +118,40 @@ def test_covering_choices_reach_every_block_a_sample_uses():
         for _ in range(300):
             spec = space.materialize(space.sample(rng), resolution=224)
             assert {b.key for b in spec_blocks(spec)} <= covered
+
+
+HEADER = json.dumps({"kind": "latency_table", "schema_version": 1, "metadata": {"device": "x"}})
+
+
+def _row(**changes):
+    row = LatencyRow(Block(Conv(3, 8, 3, 2), (32, 32, 3)), 1.0, 1.0, 0.1, 10).to_dict()
+    row.update(changes)
+    return json.dumps(row)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (_row(mean_ms=float("nan")), "line 2: row 'conv 32x32x3 .*': mean_ms must be a finite non-negative number"),
+        (_row(mean_ms=float("inf")), "mean_ms must be a finite non-negative number, got inf"),
+        (_row(mean_ms=-1.0), "mean_ms must be a finite non-negative number, got -1.0"),
+        (_row(median_ms=float("nan")), "median_ms must be a finite non-negative number"),
+        (_row(std_ms="wide"), "std_ms must be a finite non-negative number"),
+        (_row(count=-3), "count must be a non-negative integer"),
+        ("[1, 2]", "line 2: row: expected a JSON object, got list"),
+        ("[" * 100_000 + "]" * 100_000, "line 2 is not valid JSON"),
+        ('{"mean_ms": ' + "9" * 5000 + "}", "line 2 is not valid JSON"),
+    ],
+)
+def test_rows_with_values_no_timing_has_are_refused_naming_the_line(line, message):
+    """NaN, Infinity (JSON lets both through), negative or non-numeric timings, rows that are not
+    objects, nesting too deep or numbers too long: one TableError naming the file and line."""
+    with pytest.raises(TableError, match=message):
+        LatencyTable.from_text(HEADER + "\n" + line + "\n", origin="t.jsonl")
+
+
+def test_a_table_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\xff\xfe" + HEADER.encode())
+    with pytest.raises(TableError, match="not a UTF-8 text file"):
+        LatencyTable.load(path)
