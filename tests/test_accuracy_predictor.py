@@ -3,6 +3,7 @@ function of the architecture well enough to rank held-out subnets, and it round-
 JSON exactly; a file for another space or a broken file is refused with a reason."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -118,3 +119,25 @@ def test_refuses_another_space_and_broken_files(space, tmp_path):
         bad.write_text(text)
         with pytest.raises(EstimatorError, match=message):
             AccuracyPredictor.load(bad)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(layers=[]), "layers: an estimator needs at least one layer"),
+        (lambda d: d["layers"][0]["w"][0].__setitem__(0, float("nan")), "layers[0]: holds a value"),
+        (lambda d: d["layers"][-1]["b"].append(0.0), "w must be [in, out] and b [out]"),
+        (lambda d: d["layers"].pop(0), "the encoding of its dimensions has"),
+        (lambda d: d.update(mean=float("inf")), "mean: must be a top-1 fraction in [0, 1], got inf"),
+        (lambda d: d.update(mean=1.9), "mean: must be a top-1 fraction in [0, 1], got 1.9"),
+    ],
+)
+def test_an_estimator_that_cannot_score_is_refused(space, edit, message):
+    """Without these checks an estimator with no layers scored 188.97% and a NaN one wrote NaN."""
+    rng = np.random.default_rng(0)
+    choices = np.array([space.sample(rng) for _ in range(20)])
+    predictor = fit(space, supernet_dimensions(space), choices, np.linspace(0.8, 0.9, 20), steps=10, scope=SCOPE)
+    data = json.loads(json.dumps(predictor.to_dict()))
+    edit(data)
+    with pytest.raises(EstimatorError, match=re.escape(message)):
+        AccuracyPredictor.from_dict(data, "e.json").encoder(space)
