@@ -244,3 +244,30 @@ def test_once_for_alls_tutorial_setting_is_met_on_its_own_table(tmp_path, latenc
     spec = ArchSpec.from_dict(result["spec"])
     assert result["choices"]["width"] == 1.2 and result["estimated_top1"] >= 0.8171
     assert table.spec_latency(spec) <= 25.0
+
+
+DAMAGED_STATES = [
+    (lambda s: s["evolution"]["members"][0].__setitem__(0, -1), "members: option index -1 outside 0.."),
+    (lambda s: s["evolution"].update(generation=-5), "generation: must be a non-negative integer, got -5"),
+    (lambda s: s["evolution"]["scores"].__setitem__(0, 1.7), "scores must be estimated top-1 fractions"),
+    (lambda s: s["evolution"]["scores"].__setitem__(0, float("nan")), "scores: scores must be finite numbers"),
+    (lambda s: s["pareto"]["seen"].append([0]), "seen: expected lists of"),
+    (lambda s: s.update(seconds=-3), "seconds: must be a finite non-negative number, got -3"),
+]
+
+
+def test_a_search_state_no_search_writes_is_not_resumed(estimator, tmp_path, capsys):
+    """Negative genes, negative generations, scores no estimator gives: --resume exits 2 naming
+    the file and field, and the state is left as it was."""
+    common = ["--target=note10", "--estimator", estimator, "--population", "16", "--latency-ms", "25"]
+    run_search(capsys, *common, "--generations", "2", "--out", str(tmp_path))
+    path = tmp_path / "note10" / "search-state.json"
+    saved = path.read_text()
+    for edit, message in DAMAGED_STATES:
+        state = json.loads(saved)
+        edit(state)
+        path.write_text(json.dumps(state))
+        before = path.read_bytes()
+        err = exits_2(capsys, *common, "--generations", "4", "--out", str(tmp_path), "--resume")
+        assert f"{path}: cannot resume from it" in err and message in err
+        assert path.read_bytes() == before

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -295,7 +296,13 @@ class DeviceSearch:
                 )
         self.evolution.load_state(state["evolution"])
         self.pareto.load_state(state["pareto"])
-        return float(state.get("seconds", 0.0))
+        scores = self.evolution.scores + [score for _, score in self.evolution.history]
+        if not all(0 <= score <= 1 for score in scores):
+            raise ValueError("evolution: scores must be estimated top-1 fractions in [0, 1]")
+        seconds = state.get("seconds", 0.0)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+            raise ValueError(f"seconds: must be a finite non-negative number, got {seconds!r}")
+        return float(seconds)
 
     # --- results -----------------------------------------------------------------------
 
@@ -378,7 +385,7 @@ def prepare(
                 return search, search.load_state(json.loads(state_path.read_text()), state_path)
             except SearchError:
                 raise  # a state of another search: load_state says which setting differs
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
                 raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
         if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
             raise SearchError(

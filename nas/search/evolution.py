@@ -11,8 +11,10 @@ seed gives the same search.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -110,10 +112,31 @@ class Strategy:
         }
 
     def load_state(self, state: dict) -> None:
-        self.generation = int(state["generation"])
+        """Resume from `state`; ValueError naming the field when it holds what no search of this
+        space writes (negative generations, genes outside a dimension's options)."""
+        generation = state["generation"]
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ValueError(f"generation: must be a non-negative integer, got {generation!r}")
+        self.generation = generation
         self.rng.bit_generator.state = state["rng"]
-        self.seen = {tuple(c) for c in state["seen"]}
-        self.members = [tuple(c) for c in state["members"]]
+        self.seen = {self._choices(c, "seen") for c in state["seen"]}
+        self.members = [self._choices(c, "members") for c in state["members"]]
+
+    def _choices(self, genes: Any, what: str) -> Choices:
+        sizes = [len(d.options) for d in self.space.dimensions]
+        if not isinstance(genes, list) or len(genes) != len(sizes):
+            raise ValueError(f"{what}: expected lists of {len(sizes)} option indices, got {str(genes)[:60]}")
+        for gene, size in zip(genes, sizes):
+            if isinstance(gene, bool) or not isinstance(gene, int) or not 0 <= gene < size:
+                raise ValueError(f"{what}: option index {gene!r} outside 0..{size - 1}")
+        return tuple(genes)
+
+
+def _finite(values: Any, what: str) -> list[float]:
+    out = [float(x) for x in values]
+    if not all(math.isfinite(x) for x in out):
+        raise ValueError(f"{what}: scores must be finite numbers")
+    return out
 
 
 class AgingEvolution(Strategy):
@@ -173,8 +196,12 @@ class AgingEvolution(Strategy):
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
-        self.scores = [float(x) for x in state["scores"]]
-        self.history = [(tuple(c), float(score)) for c, score in state["history"]]
+        self.scores = _finite(state["scores"], "scores")
+        if len(self.scores) != len(self.members):
+            raise ValueError(f"scores: {len(self.scores)} for {len(self.members)} members")
+        history = state["history"]
+        scores = _finite([score for _, score in history], "history")
+        self.history = [(self._choices(c, "history"), score) for (c, _), score in zip(history, scores)]
 
 
 def evolve(space: ChoiceSpace, objective: BatchFn, constraints: Sequence[BatchFn] = (), generations: int = 20, **kw):
@@ -286,6 +313,8 @@ class NSGA2(Strategy):
     def load_state(self, state: dict) -> None:
         super().load_state(state)
         self.values = np.asarray(state["values"], dtype=float).reshape(len(self.members), len(self.objectives))
+        if not np.all(np.isfinite(self.values)):
+            raise ValueError("values: must be finite numbers")
 
 
 def nsga2(space: ChoiceSpace, objectives: Sequence[BatchFn], constraints: Sequence[BatchFn] = (), generations=20, **kw):
