@@ -3,6 +3,7 @@ torn last metrics line is dropped, a start that fails writes nothing, and resumi
 run changes nothing. Each test damages a copy of the session's tiny run (trained_tiny)."""
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -148,3 +149,33 @@ def test_few_training_images_train(tmp_path_factory, tmp_path, trained_tiny):
     _, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert Run.open(out).latest_step() == 64 // 16
+
+
+DAMAGED_CONFIGS = [
+    (lambda c: c["normalizer"]["std"].__setitem__(0, 0.0), "normalizer.std: must be positive, got 0.0"),
+    (lambda c: c["normalizer"]["mean"].__setitem__(0, float("nan")), "normalizer: mean and std must be equally long"),
+    (lambda c: c["train"].update(epochs=0), "train.epochs: must be a positive integer, got 0"),
+    (lambda c: c["train"].update(seed=-1), "train.seed: must be a non-negative integer, got -1"),
+    (lambda c: c["train"].update(learning_rate=float("inf")), "train.learning_rate: must be a number in [0, inf)"),
+    (lambda c: c["train"].update(label_smoothing=1.5), "train.label_smoothing: must be a number in [0, 1)"),
+]
+
+
+def test_a_run_config_no_training_writes_is_refused_naming_the_field(trained_tiny, tmp_path):
+    """A zero normaliser spread once made a trained supernet evaluate at chance; such configs, and
+    settings no training uses, are refused when the run is opened, naming the file and field."""
+    run, _ = trained_tiny
+    saved = json.loads((run / "config.json").read_text())
+    assert Run.open(run).config.normalizer.std  # the real one opens
+    for edit, message in DAMAGED_CONFIGS:
+        folder = tmp_path / "run"
+        folder.mkdir(exist_ok=True)
+        config = json.loads(json.dumps(saved))
+        edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+        with pytest.raises(RunError) as info:
+            Run.open(folder)
+        assert str(info.value).startswith(f"{folder / 'config.json'}: ") and message in str(info.value)
+    (folder / "config.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(RunError, match="not a UTF-8 text"):
+        Run.open(folder)

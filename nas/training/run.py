@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -97,14 +98,53 @@ class RunConfig:
                     f"{where}: schema_version {raw.get('schema_version')!r}, this program reads {SCHEMA_VERSION}"
                 )
             normalizer = raw["normalizer"]
-            return cls(
+            config = cls(
                 supernet=SupernetConfig.from_dict(raw["supernet"]),
                 train=TrainConfig(**raw["train"]),
                 data=raw["data"],
                 normalizer=Normalizer(tuple(normalizer["mean"]), tuple(normalizer["std"])),
             )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:  # JSON errors are ValueErrors
             raise RunError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
+        problem = _config_problem(config)
+        if problem:
+            raise RunError(f"{where}: {problem}")
+        return config
+
+
+def _config_problem(config: RunConfig) -> str | None:
+    """What in a read run config no training writes (None: nothing). A zero normaliser spread, for
+    one, made every image infinite and a trained supernet evaluate at chance."""
+    mean, std = config.normalizer.mean, config.normalizer.std
+    numbers = [*mean, *std]
+    if not mean or len(mean) != len(std) or not all(_number(x) for x in numbers):
+        return "normalizer: mean and std must be equally long lists of finite numbers"
+    if min(std) <= 0:
+        return f"normalizer.std: must be positive, got {min(std)}"
+    train = config.train
+    for name in ("epochs", "batch_size", "random_subnets"):
+        value = getattr(train, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"train.{name}: must be a positive integer, got {value!r}"
+    if not (isinstance(train.seed, int) and not isinstance(train.seed, bool) and train.seed >= 0):
+        return f"train.seed: must be a non-negative integer, got {train.seed!r}"
+    if train.train_images is not None and (not isinstance(train.train_images, int) or train.train_images < 1):
+        return f"train.train_images: must be a positive integer or null, got {train.train_images!r}"
+    for name, low, high in (
+        ("learning_rate", 0, math.inf),
+        ("momentum", 0, 1),
+        ("weight_decay", 0, math.inf),
+        ("warmup_epochs", 0, math.inf),
+        ("label_smoothing", 0, 1),
+    ):
+        value = getattr(train, name)
+        if not (_number(value) and low <= value < high):
+            return f"train.{name}: must be a number in [{low}, {high}), got {value!r}"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def hold_run(path: str | os.PathLike) -> Lock:
@@ -145,6 +185,8 @@ class Run:
             text = config_path.read_text()
         except OSError as exc:
             raise RunError(f"cannot read {config_path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise RunError(f"{config_path}: not a UTF-8 text (JSON) file") from None
         return cls(path, RunConfig.from_json(text, str(config_path)))
 
     # --- checkpoints ----------------------------------------------------------------------
