@@ -149,6 +149,10 @@ def fit_profile(
     before = summarize(errors(base, measurements))
     predictor = calibrate(base, measurements, prior_weight=args.prior_weight, steps=args.steps, metadata=metadata)
     after_errors = errors(predictor, measurements)
+    if not all(np.all(np.isfinite(value)) for value in predictor.params.values()) or not np.all(
+        np.isfinite(after_errors)
+    ):
+        raise UserError(f"{args.measurements}: the calibration diverged on these timings (nothing written)")
     predictor.metadata["report"] = {
         "base_error": before,
         "in_sample": summarize(after_errors),

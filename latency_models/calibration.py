@@ -45,6 +45,7 @@ TRAINABLE = ("log_costs", "net_log_scale", "net_overhead")
 PRIOR_WEIGHT = 1e-3
 STEPS = 1000
 MIN_MEASUREMENTS = 2
+MAX_MS = 1e6  # a network timed at over 1000 s is a unit mistake (us, ns), and 1e300 made a NaN profile
 # fit() clamps the spread of a descriptor entry that never varied in its training data to 1e-3.
 _UNSEEN_STD = 1.5e-3
 
@@ -190,8 +191,8 @@ def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int
             ms = float(ms_text)
         except ValueError:
             raise MeasurementsError(f"{where}: ms {ms_text!r} is not a number") from None
-        if not math.isfinite(ms) or ms <= 0:
-            raise MeasurementsError(f"{where}: ms must be a positive latency, got {ms_text}")
+        if not math.isfinite(ms) or ms <= 0 or ms > MAX_MS:
+            raise MeasurementsError(f"{where}: ms must be a positive latency of at most {MAX_MS:g} ms, got {ms_text}")
         if not arch:
             raise MeasurementsError(f"{where}: empty arch (a spec JSON file or a zoo model name)")
         if arch not in specs:

@@ -110,6 +110,8 @@ def good_csv(tmp_path):
     [
         ([("mobilenet_v2_1.0", "fast"), ("mnasnet_a1", "31")], ("arch", "ms"), "bad.csv:2: ms 'fast' is not a number"),
         ([("mobilenet_v2_1.0", "-3"), ("mnasnet_a1", "31")], ("arch", "ms"), "bad.csv:2: ms must be a positive"),
+        ([("mobilenet_v2_1.0", "1e300"), ("mnasnet_a1", "31")], ("arch", "ms"), "at most 1e+06 ms, got 1e300"),
+        ([("mobilenet_v2_1.0", "nan"), ("mnasnet_a1", "31")], ("arch", "ms"), "bad.csv:2: ms must be a positive"),
         ([("mobilenet_v2_1.0", "30"), ("resnet50", "31")], ("arch", "ms"), "bad.csv:3: arch 'resnet50' is neither"),
         ([("missing.json", "30"), ("mnasnet_a1", "31")], ("arch", "ms"), "cannot read"),
         ([("mobilenet_v2_1.0", "30", "fp16")], ("arch", "ms", "precision"), "precision 'fp16' is not one of"),
