@@ -93,6 +93,11 @@ def describe(thing: Path, record: dict) -> str:
     )
 
 
+class UnwritableError(InputError):
+    """The place a command would write to cannot be written (a file where a folder must be, no
+    permission): found when its lock is taken, before any work."""
+
+
 class Lock:
     """A held `<thing>.lock`; `release()` (or leaving the `with` block) removes it."""
 
@@ -104,13 +109,18 @@ class Lock:
         self._acquire()
 
     def _acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UnwritableError(f"{self.thing}: cannot write there ({exc.strerror}: {exc.filename})") from None
         record = _record(self.what)
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 pass
+            except OSError as exc:
+                raise UnwritableError(f"{self.thing}: cannot write there ({exc.strerror}: {exc.filename})") from None
             else:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(record)

@@ -159,3 +159,23 @@ def test_export_errors(tmp_path):
         run("nas.export", "--arch", str(arch), "--random-weights", "--out", str(out)), "schema_version"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command, where, fragment",
+    [
+        (("nas.search", "--target=pixel4", "--out"), "", "pixel4: cannot write there (File exists: "),
+        (
+            ("latency_models.measure", "--target", "host", "--space", "fbnet_cifar", "--out"),
+            "/t.jsonl",
+            "t.jsonl: cannot write there (File exists: ",
+        ),
+        (("nas.train", "--epochs", "1", "--out"), "", ": a file, not a run folder"),
+    ],
+)
+def test_an_output_place_that_is_a_file_exits_2_before_any_work(tmp_path, command, where, fragment):
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file a user keeps")
+    result = run(*command, f"{occupied}{where}")
+    assert_one_line_error(result, str(occupied), fragment)
+    assert occupied.read_text() == "a file a user keeps"

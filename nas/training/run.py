@@ -151,6 +151,8 @@ def hold_run(path: str | os.PathLike) -> Lock:
     """The run folder's writer lock (`common.locks`, PATH.lock beside it), held while a run is
     started or trained: a second trainer on the same folder is refused (RunError naming the
     holder), and "already holds a run" is checked under it. A lock of a killed run is taken over."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise RunError(f"{path}: a file, not a run folder (choose another --out)")
     try:
         return hold(path, "training run")
     except InputError as exc:
