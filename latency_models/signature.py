@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from search_spaces.arch_spec import ArchSpec, Layer, layer_from_dict, layer_to_dict
+from search_spaces.arch_spec import MAX_CHANNELS, MAX_RESOLUTION, ArchSpec, Layer, layer_from_dict, layer_to_dict
 from search_spaces.space import ChoiceSpace
 
 PRECISIONS = ("fp32", "int8")
@@ -28,7 +28,14 @@ class Block:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision: unknown value {self.precision!r} (allowed: {', '.join(PRECISIONS)})")
-        object.__setattr__(self, "in_shape", tuple(int(x) for x in self.in_shape))
+        shape = tuple(int(x) for x in self.in_shape)
+        h, w, c = shape  # ValueError unless three sizes
+        if not (0 < h <= MAX_RESOLUTION and 0 < w <= MAX_RESOLUTION and 0 < c <= MAX_CHANNELS):
+            raise ValueError(
+                f"in_shape: {str(list(shape))[:60]} is no tensor a network has "
+                f"(at most {MAX_RESOLUTION} px, {MAX_CHANNELS} channels)"
+            )
+        object.__setattr__(self, "in_shape", shape)
 
     @property
     def key(self) -> str:

@@ -155,3 +155,12 @@ def test_a_table_that_is_not_utf8_is_refused(tmp_path):
     path.write_bytes(b"\xff\xfe" + HEADER.encode())
     with pytest.raises(TableError, match="not a UTF-8 text file"):
         LatencyTable.load(path)
+
+
+def test_a_row_whose_block_no_network_has_is_refused():
+    """An input of 10^400 pixels parsed (JSON has no integer bound) and then overflowed the fit."""
+    row = json.loads(_row())
+    row["block"]["in_shape"] = [10**400, 32, 3]
+    row.pop("key")
+    with pytest.raises(TableError, match="line 2: row: bad block .*in_shape: .* is no tensor a network has"):
+        LatencyTable.from_text(HEADER + "\n" + json.dumps(row) + "\n", origin="t.jsonl")
