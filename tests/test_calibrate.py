@@ -2,6 +2,7 @@
 pixel4 profile it was fitted with."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -126,9 +127,15 @@ def good_csv(tmp_path):
             "needs at least 2",
         ),
         ([("mobilenet_v2_1.0",)], ("arch",), "no `ms` column"),
+        ([("garbled.json", "30"), ("mnasnet_a1", "31")], ("arch", "ms"), "garbled.json: not a UTF-8 text (JSON) file"),
+        ([("huge.json", "30"), ("mnasnet_a1", "31")], ("arch", "ms"), "spec.resolution: must be <= 4096"),
     ],
 )
 def test_bad_measurement_files_exit_2(call, tmp_path, rows, header, fragment):
+    (tmp_path / "garbled.json").write_bytes(b"\xff\xfe{}")  # specs a row may name
+    huge = get("mnasnet_a1").to_dict()
+    huge["resolution"] = 10**9
+    (tmp_path / "huge.json").write_text(json.dumps(huge))
     path = write_csv(tmp_path / "bad.csv", rows, header)
     code, err = call("--base", "note10", "--measurements", str(path), "--name", "x")
     assert code == 2 and fragment in err, err

@@ -5,6 +5,7 @@ estimator (top-1 rising with MACs) stands in for the bundled Fashion-MNIST one, 
 not depend on which supernet fitted the bundled file."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +272,39 @@ def test_a_search_state_no_search_writes_is_not_resumed(estimator, tmp_path, cap
         err = exits_2(capsys, *common, "--generations", "4", "--out", str(tmp_path), "--resume")
         assert f"{path}: cannot resume from it" in err and message in err
         assert path.read_bytes() == before
+
+
+def test_a_damaged_estimator_or_profile_exits_2_naming_the_file_before_any_work(
+    estimator, tmp_path, capsys, monkeypatch
+):
+    """An estimator with no layers once scored 188.97%, a NaN one wrote NaN; a NaN user profile
+    ended a search in "no architecture within nan ms" without naming the file."""
+    data = json.loads(Path(estimator).read_text())
+    damaged = {
+        "no layers": ({**data, "layers": []}, "layers: an estimator needs at least one layer"),
+        "NaN weight": (
+            {
+                **data,
+                "layers": [{**data["layers"][0], "b": [float("nan")] * len(data["layers"][0]["b"])}]
+                + data["layers"][1:],
+            },
+            "layers[0]: holds a value that is not a finite number",
+        ),
+    }
+    out = tmp_path / "out"
+    for name, (document, message) in damaged.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(document))
+        err = exits_2(capsys, "--target=note10", "--estimator", str(path), "--out", str(out), *QUICK)
+        assert str(path) in err and message in err, err
+    path = tmp_path / "not-utf8.json"
+    path.write_bytes(b"\xff\xfe{}")
+    assert "not a UTF-8 text (JSON) file" in exits_2(capsys, "--estimator", str(path), "--out", str(out), *QUICK)
+    profile = json.loads(json.dumps(load_predictor("note10").to_dict()))
+    profile["params"]["net_overhead"] = float("nan")
+    (tmp_path / "home" / "profiles").mkdir(parents=True)
+    (tmp_path / "home" / "profiles" / "note10-fp32.json").write_text(json.dumps(profile))
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+    err = exits_2(capsys, "--target=note10", "--estimator", estimator, "--out", str(out), *QUICK)
+    assert "note10-fp32.json: params.net_overhead: holds a value that is not a finite number" in err
+    assert not out.exists() or not any(out.rglob("*"))  # at most the empty folder its lock was taken in
