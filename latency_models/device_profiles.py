@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from common.errors import InputError
+from common.locks import hold
 from latency_models.host import cpu_model
 from latency_models.predictor import LatencyPredictor, PredictorError, fit
 from latency_models.table import LatencyTable, TableError
@@ -130,8 +131,16 @@ def fit_host_predictor(table: LatencyTable, precision: str) -> LatencyPredictor:
             "source": f"fitted on {host_table_path(precision)} (no whole-network calibration)",
         },
     )
-    predictor.save(host_predictor_path(precision))
+    save_host_predictor(predictor, precision)
     return predictor
+
+
+def save_host_predictor(predictor: LatencyPredictor, precision: str) -> None:
+    """Keep `predictor` as this machine's host profile, under the file's writer lock (a second
+    process writing it at the same moment is refused, naming the first)."""
+    path = host_predictor_path(precision)
+    with hold(path, "host predictor"):
+        predictor.save(path)
 
 
 def is_calibrated(predictor: LatencyPredictor) -> bool:

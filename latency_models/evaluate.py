@@ -30,7 +30,7 @@ from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from common.files import write_atomic
-from latency_models.device_profiles import host_predictor_path, host_table_path, measure_command
+from latency_models.device_profiles import host_table_path, measure_command, save_host_predictor
 from latency_models.fidelity import (
     CALIBRATION_SEED_OFFSET,
     MeasurementLog,
@@ -199,7 +199,7 @@ def fit_predictor(
     )
     predictor = calibrated_predictor(base, nets["calibration"] + nets["zoo"], log, args.precision, calibrated_on)
     if args.table is None:
-        predictor.save(host_predictor_path(args.precision))
+        save_host_predictor(predictor, args.precision)
     return predictor
 
 

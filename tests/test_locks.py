@@ -17,6 +17,7 @@ from common.cli import run
 from common.errors import InputError
 from common.locks import LockedError, hold, lock_path
 from latency_models import calibrate
+from latency_models.device_profiles import host_predictor_path, load_predictor, save_host_predictor
 from nas.search import __main__ as search
 
 
@@ -147,3 +148,13 @@ def test_calibrate_into_a_locked_profile_exits_2(tmp_path, live_pid, monkeypatch
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"is being written by pid {live_pid}" in err
     assert not out.exists()
+
+
+def test_the_host_predictor_has_one_writer(tmp_path, live_pid, monkeypatch):
+    monkeypatch.setenv("NAS_HOME", str(tmp_path))
+    path = host_predictor_path("fp32")
+    path.parent.mkdir(parents=True)
+    write_lock(path, live_pid, "python -m latency_models.evaluate --target host")
+    with pytest.raises(LockedError, match=f"is being written by pid {live_pid}"):
+        save_host_predictor(load_predictor("pixel1"), "fp32")
+    assert not path.exists()
