@@ -308,3 +308,16 @@ def test_a_damaged_estimator_or_profile_exits_2_naming_the_file_before_any_work(
     err = exits_2(capsys, "--target=note10", "--estimator", estimator, "--out", str(out), *QUICK)
     assert "note10-fp32.json: params.net_overhead: holds a value that is not a finite number" in err
     assert not out.exists() or not any(out.rglob("*"))  # at most the empty folder its lock was taken in
+
+
+def test_an_estimator_whose_scores_overflow_stops_the_search_before_any_work(estimator, tmp_path, capsys):
+    """Finite weights can still overflow float32 (1e30 x 1e30): the scores are checked finite
+    before anything is written."""
+    data = json.loads(Path(estimator).read_text())
+    data["layers"] = [{**layer, "w": (np.asarray(layer["w"]) * 1e30).tolist()} for layer in data["layers"]]
+    path = tmp_path / "overflowing.json"
+    path.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    err = exits_2(capsys, "--target=note10", "--estimator", str(path), "--out", str(out), *QUICK)
+    assert "note10: the smallest architecture is priced" in err and "is not usable" in err
+    assert not out.exists() or not any(out.rglob("*"))

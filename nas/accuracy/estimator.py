@@ -138,10 +138,12 @@ class AccuracyPredictor:
 
     def predict_features(self, x: np.ndarray) -> np.ndarray:
         h = np.asarray(x, dtype=np.float32)
-        for i, (w, b) in enumerate(self.weights):
-            h = h @ w + b
-            if i < len(self.weights) - 1:
-                h = np.maximum(h, 0.0)
+        # Overflow gives inf, which the search refuses by name (no numpy warning on top).
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (w, b) in enumerate(self.weights):
+                h = h @ w + b
+                if i < len(self.weights) - 1:
+                    h = np.maximum(h, 0.0)
         return h[:, 0] + self.mean
 
     def scorer(self, space: ChoiceSpace):

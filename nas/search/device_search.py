@@ -233,6 +233,12 @@ class DeviceSearch:
         dims = space.dimensions
         self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
+        smallest_top1 = float(self.accuracy(np.array([self.smallest]))[0])
+        if not (math.isfinite(fastest) and math.isfinite(smallest_top1) and math.isfinite(self.budget)):
+            raise SearchError(
+                f"{target}: the smallest architecture is priced {fastest} ms and scored {smallest_top1} (budget "
+                f"{self.budget} ms); the estimator or the {target} profile is not usable"
+            )
         if self.budget < fastest:
             raise SearchError(
                 f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} "
@@ -464,6 +470,13 @@ def search_device(
 def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
     settings = search.settings
     described = search.describe(search.candidates())
+    for d in described:
+        if not (math.isfinite(d["estimated_top1"]) and math.isfinite(d["predicted_latency_ms"])):
+            # checked before anything is written: a result of NaN is no result
+            raise SearchError(
+                f"{search.target}: a candidate scored {d['estimated_top1']} at {d['predicted_latency_ms']} ms; "
+                f"the estimator ({settings.estimator or 'default'}) or the {search.target} profile is not usable"
+            )
     front = search.front(described)
     best = max(described, key=lambda d: d["estimated_top1"])
     if settings.supernet:
