@@ -18,7 +18,9 @@ from common.errors import InputError
 from common.locks import LockedError, hold, lock_path
 from latency_models import calibrate
 from latency_models.device_profiles import host_predictor_path, load_predictor, save_host_predictor
+from latency_models.signature import space_blocks
 from nas.search import __main__ as search
+from search_spaces import get_space
 
 
 def write_lock(thing, pid, command="python -m something"):
@@ -158,3 +160,42 @@ def test_the_host_predictor_has_one_writer(tmp_path, live_pid, monkeypatch):
     with pytest.raises(LockedError, match=f"is being written by pid {live_pid}"):
         save_host_predictor(load_predictor("pixel1"), "fp32")
     assert not path.exists()
+
+
+def _wait_for(path, process, seconds=120):
+    """Until `path` exists (the first writer holds its lock), or fail if the process ended first."""
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def test_two_real_measures_on_one_table_lose_no_row(tmp_path):
+    """Two `measure` processes on one table at once: the second is refused while the first
+    measures, and the table ends with every block, as one uninterrupted measure writes it."""
+    out = tmp_path / "t.jsonl"
+    args = [sys.executable, "-m", "latency_models.measure", "--target", "host", "--space", "fbnet_cifar"]
+    args += ["--resolution", "32", "--out", str(out)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lock_path(out), first)
+    second = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300)
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 2 and f"is being written by pid {first.pid}" in second.stderr
+    keys = {json.loads(row)["key"] for row in out.read_text().splitlines()[1:]}
+    assert keys == {block.key for block in space_blocks(get_space("fbnet_cifar"), 32)}  # every block, once
+
+
+def test_two_real_searches_on_one_out_leave_one_consistent_folder(tmp_path):
+    out = tmp_path / "s"
+    common = [sys.executable, "-m", "nas.search", "--target=pixel4", "--out", str(out), "--generations", "30"]
+    first = subprocess.Popen([*common, "--seed", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lock_path(out / "pixel4"), first)
+    second = subprocess.run([*common, "--seed", "1"], capture_output=True, text=True, timeout=300)
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 2 and f"is being written by pid {first.pid}" in second.stderr
+    arch = json.loads((out / "pixel4" / "arch.json").read_text())
+    state = json.loads((out / "pixel4" / "search-state.json").read_text())
+    assert arch["seed"] == 0 and state["settings"]["seed"] == 0  # one search's files, not a mix
