@@ -6,6 +6,7 @@ latency_models.options."""
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 
@@ -32,9 +33,22 @@ def run(main: Callable[[list[str] | None], int], prog: str, argv: list[str] | No
     except InputError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE
+    except OSError as exc:
+        if not _users_filesystem(exc):
+            raise
+        # e.g. --out names a path under a file, a read-only folder, a full disk
+        print(f"{prog}: error: cannot use {exc.filename}: {exc.strerror}", file=sys.stderr)
+        code = EXIT_USAGE
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _users_filesystem(exc: OSError) -> bool:
+    """Whether an OSError is the state of the user's files (not a bug): paths that are files where
+    folders must be and the reverse, permissions, a full or read-only disk."""
+    kinds = (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+    return isinstance(exc, kinds) or exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 # argparse types: a value outside the range is a one-line usage error naming the flag.

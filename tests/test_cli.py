@@ -171,6 +171,7 @@ def test_export_errors(tmp_path):
             "t.jsonl: cannot write there (File exists: ",
         ),
         (("nas.train", "--epochs", "1", "--out"), "", ": a file, not a run folder"),
+        (("nas.import_estimator", "--out"), "/e.json", "cannot use "),
     ],
 )
 def test_an_output_place_that_is_a_file_exits_2_before_any_work(tmp_path, command, where, fragment):
