@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 from nas.training.run import Run, RunError, load_supernet
 from nas.training.step import make_mesh
-from tests.test_train import TINY_FLAGS, TINY_STEPS, tiny_args, train
+from tests.test_train import TINY_FLAGS, TINY_STEPS, params_of, tiny_args, train
 
 KEPT = (TINY_STEPS - 4, TINY_STEPS)  # checkpoints every 6 steps, the last two kept: 36 and 40
 
@@ -69,6 +70,9 @@ def test_damaged_latest_checkpoint_falls_back_to_the_older_one(trained_tiny, tmp
     steps = [r["step"] for r in run.metrics() if "loss" in r]
     assert steps == list(range(1, TINY_STEPS + 1))
     assert [r["step"] for r in run.metrics() if "eval" in r] == [TINY_STEPS // 2, TINY_STEPS]
+    # Retrained from the older step, it ends with the parameters of the uninterrupted run.
+    for resumed, uninterrupted in zip(params_of(out), params_of(trained_tiny[0]), strict=True):
+        np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-6)
 
 
 def test_no_intact_checkpoint_is_one_error_naming_the_folder(trained_tiny, tmp_path):
