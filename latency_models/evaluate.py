@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     space = form_space(args)
     forms = network_forms(args, space)
     check_coverage(args, table, table_path, forms)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # an --out that cannot be a folder fails here, before any work
     nets = sample(args, space, forms)
     log = MeasurementLog(Path(args.out) / "measurements.json", args.precision)
     measure_zoo_blocks(args, table, table_path, nets["zoo"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +45,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # an unusable --out fails here, before any work
     estimator = convert(args.predictor)
     nets = read_specialised(args.specialised)
     mapping = fit_mapping(estimator, nets, SPECIALISED_SOURCE)
