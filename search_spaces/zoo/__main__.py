@@ -35,66 +35,64 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _described(name: str, family: str, **more) -> dict:
+    """A `list` row: the model's name, family, published resolution, MACs and params, and `more`."""
+    spec = get(name)
+    return {
+        "name": name,
+        "family": family,
+        "resolution": spec.resolution,
+        "macs": count_macs(spec),
+        "params": count_params(spec),
+        **more,
+    }
+
+
+def _print_table(title: str, rows: list[dict], last: str, last_cell, last_is_number: bool) -> None:
+    """Rows as a table: name, family, resolution, MMACs, params and the column `last` (numbers
+    right-aligned)."""
+    table = Table(title=title)
+    numbers = ("resolution", "MMACs", "params (M)", *((last,) if last_is_number else ()))
+    for column in ("name", "family", "resolution", "MMACs", "params (M)", last):
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["family"],
+            str(row["resolution"]),
+            f"{row['macs'] / 1e6:.1f}",
+            f"{row['params'] / 1e6:.3f}",
+            last_cell(row),
+        )
+    Console(width=None if Console().is_terminal else 120).print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
-        rows = []
-        for entry in ZOO.values():
-            spec = get(entry.name)
-            rows.append(
-                {
-                    "name": entry.name,
-                    "family": entry.family,
-                    "resolution": spec.resolution,
-                    "macs": count_macs(spec),
-                    "params": count_params(spec),
-                    "top1": entry.top1,
-                    "top1_source": entry.top1_source,
-                }
-            )
+        rows = [_described(e.name, e.family, top1=e.top1, top1_source=e.top1_source) for e in ZOO.values()]
         if args.json:  # the zoo's rows only: callers iterate them as zoo.names()
             print(json.dumps(rows, indent=2))
             return 0
-        extra = []
-        for name in pytorchcv_names():
-            spec = get(name)
-            extra.append(
-                {
-                    "name": name,
-                    "family": PYTORCHCV[name].family,
-                    "resolution": spec.resolution,
-                    "macs": count_macs(spec),
-                    "params": count_params(spec),
-                    "description": PYTORCHCV[name].description,
-                }
-            )
-        width = None if Console().is_terminal else 120
-        table = Table(title=f"{len(rows)} published architectures")
-        for column in ("name", "family", "resolution", "MMACs", "params (M)", "top-1 (published)"):
-            table.add_column(column, justify="left" if column in ("name", "family") else "right")
-        for row in rows:
-            table.add_row(
-                row["name"],
-                row["family"],
-                str(row["resolution"]),
-                f"{row['macs'] / 1e6:.1f}",
-                f"{row['params'] / 1e6:.3f}",
-                "-" if row["top1"] is None else str(row["top1"]),  # as published: 74.96 keeps its 2 decimals
-            )
-        Console(width=width).print(table)
-        table = Table(title=f"{len(extra)} more pytorchcv (osmr/imgclsmob) networks with published latencies")
-        for column in ("name", "family", "resolution", "MMACs", "params (M)", "what it is"):
-            table.add_column(column, justify="right" if column in ("resolution", "MMACs", "params (M)") else "left")
-        for row in extra:
-            table.add_row(
-                row["name"],
-                row["family"],
-                str(row["resolution"]),
-                f"{row['macs'] / 1e6:.1f}",
-                f"{row['params'] / 1e6:.3f}",
-                row["description"],
-            )
-        Console(width=width).print(table)
+        extra = [
+            _described(name, PYTORCHCV[name].family, description=PYTORCHCV[name].description)
+            for name in pytorchcv_names()
+        ]
+        # as published: 74.96 keeps its 2 decimals
+        _print_table(
+            f"{len(rows)} published architectures",
+            rows,
+            "top-1 (published)",
+            lambda row: "-" if row["top1"] is None else str(row["top1"]),
+            True,
+        )
+        _print_table(
+            f"{len(extra)} more pytorchcv (osmr/imgclsmob) networks with published latencies",
+            extra,
+            "what it is",
+            lambda row: row["description"],
+            False,
+        )
         return 0
     if args.name not in ZOO and args.name not in PYTORCHCV:
         raise UserError(f"unknown model {args.name!r} (see `{PROG} list`)")
