@@ -44,6 +44,7 @@ BASIS = (
     "grouped_padding_macs",
     # Depthwise MACs (M) by kernel size: XNNPACK and phone kernels have a tuned routine per size
     # (3x3 and 5x5), and 7x7 takes a slower generic path, so one price per MAC cannot fit all.
+    # In int8, the 3x3 convs TFLite's fast 3x3 kernel refuses count as 5x5 (see _depthwise).
     "depthwise_macs_k3",
     "depthwise_macs_k5",
     "depthwise_macs_k7",
@@ -59,8 +60,19 @@ BASIS = (
 CHANNEL_PACKING = {"fp32": 8, "int8": 16}
 
 
-def _depthwise(kernel: int) -> str:
-    return "depthwise_macs_k3" if kernel <= 3 else "depthwise_macs_k5" if kernel <= 5 else "depthwise_macs_k7"
+def _depthwise(kernel: int, stride: int, in_shape: tuple[int, int, int], precision: str) -> str:
+    """The work term of a depthwise conv's MACs. TFLite's int8 depthwise conv has one fast kernel,
+    for 3x3 filters, and refuses it (Fast3x3FilterKernelSupported in tensorflow/lite/kernels/
+    internal/optimized/depthwiseconv_3x3_filter_common.h) when the input depth is not a multiple
+    of 8, or when a stride-2 conv's SAME padding starts at 0 (an even input side); the general
+    kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price. Chosen by
+    leave-one-family-out error on the Pixel 4 int8 figures of all nine CPU configurations (see
+    latency_models/pixel4_profile.py). fp32 runs XNNPACK, which has no such split."""
+    h, w, channels = in_shape
+    if kernel <= 3:
+        fast = channels % 8 == 0 and (stride == 1 or (h % 2 and w % 2))
+        return "depthwise_macs_k3" if precision != "int8" or fast else "depthwise_macs_k5"
+    return "depthwise_macs_k5" if kernel <= 5 else "depthwise_macs_k7"
 
 
 def _work(block: Block) -> dict[str, float]:
@@ -72,13 +84,15 @@ def _work(block: Block) -> dict[str, float]:
     out["weight_mbytes"] = cost.params * 4 / 1e6
     unfused = 1.0 if getattr(layer, "activation", "none") in ("hswish", "swish") else 0.0
     if isinstance(layer, Conv):
-        kind = _conv_kind(layer.kernel, layer.groups, layer.in_ch)
+        kind = _conv_kind(layer.kernel, layer.groups, layer.stride, block.in_shape, block.precision)
         out[kind] = cost.macs / 1e6
         out["ops"] = 1 + unfused
         out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
         out["elementwise_m"] = unfused * size_out / 1e6
     elif isinstance(layer, DWSeparable):
-        out[_depthwise(layer.kernel)] = ho * wo * layer.kernel**2 * c / 1e6
+        out[_depthwise(layer.kernel, layer.stride, block.in_shape, block.precision)] = (
+            ho * wo * layer.kernel**2 * c / 1e6
+        )
         out["dense_macs"] = ho * wo * c * co / 1e6
         out["ops"] = 2 * (1 + unfused)
         out["act_mbytes"] = (size_in + 3 * ho * wo * c + size_out) * 4 / 1e6
@@ -86,7 +100,7 @@ def _work(block: Block) -> dict[str, float]:
     elif isinstance(layer, MBConv):
         mid_in, mid_out = h * w * layer.mid_ch, ho * wo * layer.mid_ch
         depthwise = mid_out * layer.kernel**2 / 1e6
-        out[_depthwise(layer.kernel)] = depthwise
+        out[_depthwise(layer.kernel, layer.stride, (h, w, layer.mid_ch), block.precision)] = depthwise
         out["dense_macs"] = (cost.macs / 1e6) - depthwise
         ops, moved, elementwise = 2, size_in + mid_out + mid_out + size_out, 0.0
         if layer.expand_conv:
@@ -104,7 +118,7 @@ def _work(block: Block) -> dict[str, float]:
         ops, moved, elementwise = 2 + unfused, size_in + 3 * mid_out + size_out, unfused * mid_out
         _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
     elif isinstance(layer, ResBlock):
-        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, CHANNEL_PACKING[block.precision], out)
+        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, block.precision, out)
     elif isinstance(layer, Norm):
         # A per-channel multiply and add (the activation fused into the add, or one op more).
         out["ops"] = 2 + unfused
@@ -143,7 +157,7 @@ def _gate_and_shortcut(
     out["elementwise_m"] = elementwise / 1e6
 
 
-def _conv_kind(kernel: int, groups: int, channels: int) -> str:
+def _conv_kind(kernel: int, groups: int, stride: int, in_shape: tuple[int, int, int], precision: str) -> str:
     """The work term a conv's MACs count under. A kxk conv with one group per channel is a
     depthwise conv (TFLite runs it as DEPTHWISE_CONV_2D, e.g. pytorchcv's MobileNet(B) writes
     its depthwise convs as grouped convs)."""
@@ -151,7 +165,7 @@ def _conv_kind(kernel: int, groups: int, channels: int) -> str:
         return "dense_macs"
     if groups == 1:
         return "spatial_macs"
-    return _depthwise(kernel) if groups == channels else "grouped_macs"
+    return _depthwise(kernel, stride, in_shape, precision) if groups == in_shape[2] else "grouped_macs"
 
 
 def _residual_work(
@@ -159,17 +173,18 @@ def _residual_work(
     in_shape: tuple[int, int, int],
     out_shape: tuple[int, int, int],
     unfused: float,
-    packing: int,
+    precision: str,
     out: dict,
 ) -> None:
     """The work of a residual block, conv by conv (see ResBlock for the order)."""
     (h, w, c), (ho, wo, co) = in_shape, out_shape
-    mid = layer.mid_ch
+    mid, packing = layer.mid_ch, CHANNEL_PACKING[precision]
     convs = []  # (input elements, output elements, MACs, kind) of each conv
     if layer.bottleneck:
         convs.append((h * w * c, h * w * mid, h * w * c * mid, "dense_macs"))
         kxk = ho * wo * mid * layer.kernel**2 * (mid // layer.groups)
-        convs.append((h * w * mid, ho * wo * mid, kxk, _conv_kind(layer.kernel, layer.groups, mid)))
+        kind = _conv_kind(layer.kernel, layer.groups, layer.stride, (h, w, mid), precision)
+        convs.append((h * w * mid, ho * wo * mid, kxk, kind))
         if layer.groups > 1:
             width = mid // layer.groups
             padded = -(-width // packing) * packing

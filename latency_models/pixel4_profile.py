@@ -22,11 +22,15 @@ What it took to fit conv-heavy and depthwise-heavy families at once (leave-one-f
 `1large`): with the few-shot calibration's settings 41/79 within +-10% (RMSPE 13.9%); fitting the
 correction's output layer too, 70/79 (5.9%); with a price for the channels grouped convs waste
 when each group is padded to the kernels' tile (features.CHANNEL_PACKING; ResNeXt's 4-channel
-groups run far slower per MAC than RegNet's 24-channel ones), 76/79 (5.7%). int8 reaches 65/79
-(8.4%): its misses spread over MobileNetV2/V3 at odd widths, FD-MobileNet at 0.25 and
-ProxylessNAS held out (the only family with 7x7 depthwise convs, so their price is then the
-prior's). `python -m latency_models.build_profiles --device pixel4` prints the report, and each
-profile keeps it, with every figure and its errors, in its metadata.
+groups run far slower per MAC than RegNet's 24-channel ones), 76/79 (5.7%). int8 reaches 67/79
+(7.9%), from 65/79 (8.4%), with the 3x3 depthwise convs TFLite's fast int8 kernel refuses
+(stride 2 on an even map, a depth not a multiple of 8) priced as its general kernel, as 5x5
+convs are (features._depthwise): leave-one-family-out RMSPE fell in all nine configurations
+(CONFIGS); the stride condition alone gave 68/79 here (8.1%) but higher RMSPE elsewhere. Its
+misses spread over MobileNetV3 at small widths, FD-MobileNet at 0.25, RegNet and ProxylessNAS
+held out (the only family with 7x7 depthwise convs, so their price is then the prior's).
+`python -m latency_models.build_profiles --device pixel4` prints the report, and each profile
+keeps it, with every figure and its errors, in its metadata.
 """
 
 from __future__ import annotations

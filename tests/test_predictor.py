@@ -12,9 +12,10 @@ from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import UnknownTarget, load_predictor
 from latency_models.features import BASIS, basis
 from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
-from latency_models.signature import space_blocks, spec_blocks
+from latency_models.signature import Block, space_blocks, spec_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableMetadata
 from search_spaces import get_space
+from search_spaces.arch_spec import Conv, DWSeparable, MBConv
 from search_spaces.graph import count_macs, count_params
 from search_spaces.zoo import get
 
@@ -45,6 +46,30 @@ def fitted(mbv3_blocks):
 
 def test_costs_cover_every_basis_term():
     assert len(TRUE_COSTS) == len(BASIS)
+
+
+def _depthwise_terms(layer, side, channels, precision):
+    work = dict(zip(BASIS, basis(Block(layer, (side, side, channels), precision))))
+    return work["depthwise_macs_k3"], work["depthwise_macs_k5"]
+
+
+# TFLite's int8 fast 3x3 depthwise kernel refuses a depth that is not a multiple of 8, and a
+# stride-2 conv whose SAME padding starts at 0 (an even side): those MACs take the 5x5 price.
+@pytest.mark.parametrize(
+    "stride, side, depth, general",
+    [(1, 56, 48, False), (2, 56, 48, True), (2, 7, 48, False), (1, 56, 108, True), (2, 7, 36, True)],
+)
+@pytest.mark.parametrize("kind", ["mbconv", "dwsep", "grouped_conv"])
+def test_int8_depthwise_the_fast_3x3_kernel_refuses_is_priced_as_the_general_kernel(kind, stride, side, depth, general):
+    layer = {
+        "mbconv": MBConv(16, 16, 3, stride, 6.0, depth),  # the depthwise conv runs on the expanded depth
+        "dwsep": DWSeparable(depth, 32, 3, stride),
+        "grouped_conv": Conv(depth, depth, 3, stride, groups=depth),
+    }[kind]
+    k3, k5 = _depthwise_terms(layer, side, layer.in_ch, "int8")
+    assert (k3 == 0) == general and (k5 == 0) != general
+    # fp32 runs XNNPACK, which has no such split: always the 3x3 price, the same MACs
+    assert _depthwise_terms(layer, side, layer.in_ch, "fp32") == (k3 + k5, 0.0)
 
 
 def test_fits_the_table(fitted, mbv3_blocks):
