@@ -13,7 +13,8 @@ from common.cli import run
 from latency_models import calibrate as calibrate_cli
 from latency_models.device_profiles import describe_profiles, load_predictor
 from latency_models.devices import fidelity
-from latency_models.pixel4_profile import CONFIGS, MODELS, device_name, figures
+from latency_models.pixel4_profile import CONFIGS, MODELS, device_name, figures, precisions, with_floor
+from latency_models.predictor import Measurement
 from search_spaces import get_space
 from search_spaces.graph import count_params
 from search_spaces.zoo import get
@@ -234,13 +235,38 @@ def test_bundled_pixel4_profiles_hold_on_families_they_were_not_fitted_on(tmp_pa
     assert np.mean(np.abs(errors) <= 0.10) == pytest.approx(held_out["within_10pct"], abs=0.02)
 
 
-def test_every_pixel4_cpu_configuration_is_a_profile_with_its_fidelity(tmp_path, monkeypatch):
+def test_every_pixel4_configuration_is_a_profile_with_its_fidelity(tmp_path, monkeypatch):
     monkeypatch.setenv("NAS_HOME", str(tmp_path))
     for config in CONFIGS:
-        for precision in ("fp32", "int8"):
+        for precision in precisions(config):
             meta = load_predictor(device_name(config), precision).metadata
             assert meta["provenance"]["selection"]["measurement_note"] == f"starts with 'config {config}:'"
             assert meta["report"]["leave_one_family_out"]["count"] == 79
     rows = {(r["target"], r["precision"]): r for r in describe_profiles()}
     assert fidelity(rows[("pixel4-4small", "int8")]).startswith("leave-one-family-out ")
+    assert fidelity(rows[("pixel4-gpu", "fp32")]).startswith("leave-one-family-out ")
+    assert ("pixel4-gpu", "int8") not in rows  # the benchmark ran float models only on the GPU
     assert fidelity(rows[("note10", "fp32")]) == ""  # fitted on a per-block table: not measured this way
+
+
+def test_the_gpu_profile_is_fitted_on_the_gpu_rows_with_its_floor(latency_data, tmp_path, monkeypatch):
+    """pixel4-gpu: the benchmark's GPU-delegate figures (not the CPU's) of all 79 networks, and a
+    per-network floor of about the millisecond its smallest networks take."""
+    monkeypatch.setenv("NAS_HOME", str(tmp_path))
+    gpu, cpu = figures(latency_data, "fp32", "gpu"), figures(latency_data, "fp32", "1large")
+    assert [f.name for f in gpu] == [f.name for f in cpu] == list(MODELS)
+    assert all(g.row["compute_unit"] == "GPU" and c.row["compute_unit"] == "CPU" for g, c in zip(gpu, cpu))
+    predictor = load_predictor("pixel4-gpu", "fp32")
+    assert predictor.metadata["delegate"] == "GPU (fp16)" and "threads" not in predictor.metadata
+    smallest = min(f.ms for f in gpu)
+    assert 0.3 * smallest < predictor.network_overhead_ms < smallest
+    assert load_predictor("pixel4", "fp32").network_overhead_ms < 0.1  # a CPU invoke has no such floor
+
+
+def test_with_floor_recovers_a_constant_per_network_overhead():
+    """Networks timed as 0.5 x the base's prediction + 1.2 ms: the line's intercept is 1.2 ms."""
+    base = load_predictor("note10", "fp32")
+    specs = [get(name) for name in ("mobilenet_v2_1.0", "mobilenet_v3_large_1.0", "mnasnet_a1", "mobilenet_v1_0.5")]
+    own = base.network_overhead_ms
+    timed = [Measurement(s, 0.5 * (base.spec_ms(s) - own) + 1.2) for s in specs]
+    assert with_floor(base, timed).network_overhead_ms == pytest.approx(1.2, rel=1e-6)
