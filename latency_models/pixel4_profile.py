@@ -34,14 +34,16 @@ held out (the only family with 7x7 depthwise convs, so their price is then the p
 keeps it, with every figure and its errors, in its metadata.
 
 `pixel4-gpu` is the benchmark's `gpu` configuration: the same 79 networks as float models on the
-TFLite GPU delegate (Adreno 640, computing in fp16), fitted the same way but for one term: a
-GPU invoke costs about a millisecond whatever the network, which a CPU base's overhead of a few
-microseconds cannot grow into (`with_floor`). Without it, in-sample 64/79 within +-10% (RMSPE
-9.2%) and leave-one-family-out 38/79 (28.9%); with it, 70/79 (6.2%) and 54/79 (12.8%). What
-limits the rest is that on a GPU the price of a kind of work differs by family: held out,
-EfficientNet-EdgeTPU's wide fused 3x3 convs are over-predicted by 39-43% and MobileNet(B)'s and
-ProxylessNAS's depthwise convs under-predicted by up to 30%. Pricing work linearly without the
-Note10's (CPU) per-block corrections gave 53/79 (10.5%); so, with priors of 1e-3 and 1e-5, 52-53/79.
+TFLite GPU delegate (Adreno 640, computing in fp16). The CPU form did not fit it: in-sample 64/79
+within +-10% (RMSPE 9.2%), leave-one-family-out 39/79 (29.0%). A GPU invoke costs about a
+millisecond whatever the network, which a CPU base's overhead of a few microseconds cannot grow
+into; started from the least-squares line's floor, 70/79 (6.3%) and 53/79 (12.9%, max 43.7%).
+The Note10's per-block corrections are a CPU's: priced linearly without them (`for_gpu`,
+calibration.TRAINABLE), 66/79 (7.8%) and 53/79 (10.5%, max 25.4%), the form bundled (priors of
+1e-3 and 1e-5: 52/79 and 53/79). What limits it: on this GPU time is not linear in the work.
+Narrow networks run slower than their work says (ResNet-18 at half width: 9.9 ms against 20.0
+at full width, a quarter of its MACs; held out, -14% to -20%), and held out, ProxylessNAS is
+under-predicted by 16-23%, RegNetY by 11-21% and EfficientNet-EdgeTPU over-predicted by 15-19%.
 """
 
 from __future__ import annotations
@@ -181,36 +183,39 @@ def _measurements(figs: list[Figure]) -> list[Measurement]:
 
 
 def _transfer(
-    base: LatencyPredictor, measurements: list[Measurement], floor: bool = False, **kw: Any
+    base: LatencyPredictor, measurements: list[Measurement], gpu: bool = False, **kw: Any
 ) -> LatencyPredictor:
-    if floor:
-        base = with_floor(base, measurements)
+    if gpu:
+        return calibrate(for_gpu(base, measurements), measurements, prior_weight=PROFILE_PRIOR, **kw)
     return calibrate(base, measurements, trainable=PROFILE_TRAINABLE, prior_weight=PROFILE_PRIOR, **kw)
 
 
-def with_floor(base: LatencyPredictor, measurements: list[Measurement]) -> LatencyPredictor:
-    """`base` with its per-network overhead set to the intercept of the least-squares line (on
+def for_gpu(base: LatencyPredictor, measurements: list[Measurement]) -> LatencyPredictor:
+    """The start of a GPU profile: `base` (a CPU's) without its per-block corrections, which are a
+    CPU's, and with its per-network overhead set to the intercept of the least-squares line (on
     relative error) between the base's predictions and `measurements`. A GPU delegate has a floor
     a CPU has not: every invoke pays about a millisecond whatever the network (uploading the
     input, waiting for the GPU). The calibration cannot grow it from a CPU base's overhead of a
     few microseconds (its gradient is that small), so the transfer starts from the line's."""
-    own = base.network_overhead_ms
-    work = np.array([base.spec_ms(m.spec, m.precision) - own for m in measurements])
+    params = {name: np.array(value, dtype=np.float64) for name, value in base.params.items()}
+    params["w2"], params["b2"] = np.zeros_like(params["w2"]), np.zeros_like(params["b2"])
+    linear = LatencyPredictor(params, base.desc_mean, base.desc_std, dict(base.metadata))
+    own = linear.network_overhead_ms
+    work = np.array([linear.spec_ms(m.spec, m.precision) - own for m in measurements])
     measured = np.array([m.ms for m in measurements])
     design = np.stack([work, np.ones_like(work)], axis=1) / measured[:, None]
     (_, floor), *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
-    params = {name: np.array(value, dtype=np.float64) for name, value in base.params.items()}
     params["net_overhead"] = np.array(math.log(math.expm1(max(float(floor), own))))
     return LatencyPredictor(params, base.desc_mean, base.desc_std, dict(base.metadata))
 
 
-def leave_one_family_out(base: LatencyPredictor, figs: list[Figure], floor: bool = False) -> np.ndarray:
+def leave_one_family_out(base: LatencyPredictor, figs: list[Figure], gpu: bool = False) -> np.ndarray:
     """Relative error on each figure of a profile calibrated without its family."""
     out = np.zeros(len(figs))
     for family in FAMILIES:
         held = [i for i, f in enumerate(figs) if f.family == family]
         rest = [f for f in figs if f.family != family]
-        predictor = _transfer(base, _measurements(rest), floor)
+        predictor = _transfer(base, _measurements(rest), gpu)
         out[held] = errors(predictor, _measurements([figs[i] for i in held]))
     return out
 
@@ -267,10 +272,10 @@ def build(
                 "base_source": note10.metadata.get("source", ""),
                 # the function's name as the bundled profiles record it (the command module
                 # latency_models.calibrate imports it from latency_models.calibration)
-                "method": ("overhead set to the least-squares line's intercept (with_floor), " if gpu else "")
+                "method": ("per-block corrections dropped, overhead from a least-squares line (for_gpu); " * gpu)
                 + "latency_models.calibrate.calibrate: network scale set by least squares (coarse), then "
                 "the trainable arrays fitted with a prior towards that start",
-                "trainable": list(PROFILE_TRAINABLE),
+                "trainable": list(TRAINABLE if gpu else PROFILE_TRAINABLE),
                 "prior_weight": PROFILE_PRIOR,
                 "steps": STEPS,
             },

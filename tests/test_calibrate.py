@@ -13,8 +13,8 @@ from common.cli import run
 from latency_models import calibrate as calibrate_cli
 from latency_models.device_profiles import describe_profiles, load_predictor
 from latency_models.devices import fidelity
-from latency_models.pixel4_profile import CONFIGS, MODELS, device_name, figures, precisions, with_floor
-from latency_models.predictor import Measurement
+from latency_models.pixel4_profile import CONFIGS, MODELS, device_name, figures, for_gpu, precisions
+from latency_models.predictor import LatencyPredictor, Measurement
 from search_spaces import get_space
 from search_spaces.graph import count_params
 from search_spaces.zoo import get
@@ -263,10 +263,16 @@ def test_the_gpu_profile_is_fitted_on_the_gpu_rows_with_its_floor(latency_data, 
     assert load_predictor("pixel4", "fp32").network_overhead_ms < 0.1  # a CPU invoke has no such floor
 
 
-def test_with_floor_recovers_a_constant_per_network_overhead():
-    """Networks timed as 0.5 x the base's prediction + 1.2 ms: the line's intercept is 1.2 ms."""
+def test_for_gpu_drops_the_cpu_corrections_and_recovers_a_constant_per_network_overhead():
+    """Networks timed as 0.5 x the base's linear prediction (its work at its prices, no per-block
+    correction) + 1.2 ms: the GPU start has no corrections and the line's intercept, 1.2 ms."""
     base = load_predictor("note10", "fp32")
+    params = {**base.params, "w2": np.zeros_like(base.params["w2"]), "b2": np.zeros_like(base.params["b2"])}
+    linear = LatencyPredictor(params, base.desc_mean, base.desc_std)
     specs = [get(name) for name in ("mobilenet_v2_1.0", "mobilenet_v3_large_1.0", "mnasnet_a1", "mobilenet_v1_0.5")]
     own = base.network_overhead_ms
-    timed = [Measurement(s, 0.5 * (base.spec_ms(s) - own) + 1.2) for s in specs]
-    assert with_floor(base, timed).network_overhead_ms == pytest.approx(1.2, rel=1e-6)
+    timed = [Measurement(s, 0.5 * (linear.spec_ms(s) - own) + 1.2) for s in specs]
+    start = for_gpu(base, timed)
+    assert start.network_overhead_ms == pytest.approx(1.2, rel=1e-6)
+    assert not start.params["w2"].any() and not start.params["b2"].any()
+    assert base.params["w2"].any()  # the base itself is left as it was

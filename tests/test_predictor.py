@@ -92,6 +92,28 @@ def test_predicts_blocks_it_never_saw(mbv3_blocks):
     assert np.mean(np.abs(predicted / measured - 1) <= 0.25) >= 0.9
 
 
+def test_work_a_table_never_timed_takes_its_kins_price(mbv3_blocks):
+    """A table without 7x7 kernels (as HW-NAS-Bench's FBNet space) prices 7x7 depthwise MACs as
+    5x5 ones, not at the untrained initial price, and says so in the fit's metadata."""
+    no_k7 = [b for b in mbv3_blocks if getattr(b.layer, "kernel", 1) != 7]
+    assert len(no_k7) < len(mbv3_blocks)
+    predictor = fit(synthetic_table(no_k7), steps=300)
+    costs = dict(zip(BASIS, predictor.params["log_costs"]))
+    assert costs["depthwise_macs_k7"] == costs["depthwise_macs_k5"] != costs["depthwise_macs_k3"]
+    assert predictor.metadata["fit"]["priced_as_kin"]["depthwise_macs_k7"] == "depthwise_macs_k5"
+    # the grouped convs the mbv3 space has none of follow the full kxk convs' price
+    assert costs["grouped_macs"] == costs["grouped_padding_macs"] == costs["spatial_macs"]
+
+
+def test_the_bundled_pixel3_profile_prices_7x7_kernels_like_5x5_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_HOME", str(tmp_path))
+    predictor = load_predictor("pixel3", "fp32")
+    costs = dict(zip(BASIS, predictor.params["log_costs"]))
+    assert costs["depthwise_macs_k7"] == costs["depthwise_macs_k5"]
+    k5, k7 = (MBConv(40, 40, kernel, 1, 6.0, 240) for kernel in (5, 7))
+    assert predictor.block_ms([Block(k7, (28, 28, 40))])[0] > predictor.block_ms([Block(k5, (28, 28, 40))])[0]
+
+
 def test_network_terms_calibrate_from_whole_networks(fitted):
     """Networks that run 1.3x their blocks' sum plus 0.4 ms: a few measurements recover that."""
     space = get_space("mbv3")
