@@ -226,13 +226,7 @@ def main() -> None:
         "seeds": args.seeds,
         "devices": devices,
         "budgets_ms": budgets,
-        "choices": {
-            d: [
-                {k: a[k] for k in ("spec_hash", "resolution", "mapped_top1", "estimated_top1", "macs")}
-                for a in choices[d]
-            ]
-            for d in devices
-        },
+        "choices": {d: [{k: a[k] for k in KEPT} for a in choices[d]] for d in devices},
         "cells": cells,
         "gains": gains,
         "seconds": seconds,
