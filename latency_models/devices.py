@@ -26,6 +26,11 @@ def fidelity(row: dict) -> str:
     return f"leave-one-family-out {within}/{held_out['count']} within +-10%, RMSPE {held_out['rmspe']:.1%}"
 
 
+def _text(value) -> str:
+    """A metadata value as a cell: empty where the profile does not say (a table may record None)."""
+    return "" if value is None else str(value)
+
+
 def print_table(rows: list[dict]) -> None:
     table = Table(title="device profiles")
     for column in COLUMNS:
@@ -34,12 +39,12 @@ def print_table(rows: list[dict]) -> None:
         table.add_row(
             row["target"],
             row["precision"],
-            str(row.get("device", "")),
-            str(row.get("soc", "")),
-            str(row.get("runtime", "")),
-            str(row.get("threads", "")),
+            _text(row.get("device")),
+            _text(row.get("soc")),
+            _text(row.get("runtime")),
+            _text(row.get("threads")),
             fidelity(row),
-            str(row.get("source", row.get("status", ""))),
+            _text(row.get("source", row.get("status"))),
         )
     Console(width=None if Console().is_terminal else 160).print(table)
 

@@ -65,8 +65,8 @@ def _depthwise(kernel: int, stride: int, in_shape: tuple[int, int, int], precisi
     for 3x3 filters, and refuses it (Fast3x3FilterKernelSupported in tensorflow/lite/kernels/
     internal/optimized/depthwiseconv_3x3_filter_common.h) when the input depth is not a multiple
     of 8, or when a stride-2 conv's SAME padding starts at 0 (an even input side); the general
-    kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price. Chosen by
-    leave-one-family-out error on the Pixel 4 int8 figures of all nine CPU configurations (see
+    kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price. It lowered the
+    leave-one-family-out RMSPE on the Pixel 4 int8 figures of all nine CPU configurations (see
     latency_models/pixel4_profile.py). fp32 runs XNNPACK, which has no such split."""
     h, w, channels = in_shape
     if kernel <= 3:
