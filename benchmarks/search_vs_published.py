@@ -28,7 +28,7 @@ from common.errors import InputError
 from common.files import write_atomic
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.ofa_predictor import DATA
-from nas.search.device_search import SearchSettings, load_estimator, published_form, search_device
+from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
 from search_spaces import zoo
 from search_spaces.ofa_config import parse_net_config
 
@@ -89,21 +89,9 @@ def ofa_caveat(net: dict, scope) -> str:
     return " ".join(notes)
 
 
-def run_seed(device: str, budget: float, seed: int, out: Path) -> dict:
-    """One search's arch.json: read back when finished before, else run (continuing a killed one)."""
-    arch_path = out / "arch.json"
-    if not arch_path.exists():
-        settings = SearchSettings(target=device, latency_ms=budget, seed=seed, resume=True)
-        search_device(settings, out)  # writes its result into out
-    arch = json.loads(arch_path.read_text())
-    if not np.isclose(arch["budget_ms"], budget, rtol=1e-9) or arch["seed"] != seed:
-        raise InputError(f"{arch_path}: a search for {arch['budget_ms']} ms, seed {arch['seed']}; remove {out}")
-    return arch
-
-
 def compare(device: str, label: str, budget: float, rival: dict, seeds: int, out: Path) -> dict:
     """The choices of every seed under `budget` against `rival` (name, published_top1, latency)."""
-    archs = [run_seed(device, budget, s, out / device / label / f"seed{s}") for s in range(seeds)]
+    archs = [budget_search(device, budget, s, out / device / label / f"seed{s}") for s in range(seeds)]
     mapped = np.array([a["mapped_top1"] for a in archs])
     gains = 100 * (mapped - rival["published_top1"])
     return {

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import InputError
 from common.files import write_atomic
 from latency_models.device_profiles import load_predictor, saved_host_predictor
-from nas.search.device_search import SearchSettings, load_estimator, published_form, search_device
+from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 
@@ -53,27 +52,17 @@ def default_devices() -> list[str]:
     return [*DEVICES, *(["host"] if saved_host_predictor(PRECISION) is not None else [])]
 
 
-def run_seed(device: str, budget: float, seed: int, out: Path) -> dict:
-    """One search's arch.json: read back when finished before, else run."""
-    arch_path = out / "arch.json"
-    if not arch_path.exists():
-        search_device(SearchSettings(target=device, latency_ms=budget, seed=seed, resume=True), out)
-    arch = json.loads(arch_path.read_text())
-    if not np.isclose(arch["budget_ms"], budget, rtol=1e-9) or arch["seed"] != seed:
-        raise InputError(f"{arch_path}: a search for {arch['budget_ms']} ms, seed {arch['seed']}; remove {out}")
-    return arch
-
-
 def matrix(devices: list[str], budgets: dict, choices: dict, predictors: dict) -> dict:
     """cells[D][E]: per seed, the choice searched for D priced on E (latency, meets E's budget)."""
     cells = {}
     for d in devices:
+        specs = [ArchSpec.from_dict(arch["spec"]) for arch in choices[d]]
         cells[d] = {}
         for e in devices:
-            runs = []
-            for arch in choices[d]:
-                latency = predictors[e].spec_ms(ArchSpec.from_dict(arch["spec"]), PRECISION)
-                runs.append(
+            cells[d][e] = []
+            for arch, spec in zip(choices[d], specs):
+                latency = predictors[e].spec_ms(spec, PRECISION)
+                cells[d][e].append(
                     {
                         "latency_ms": latency,
                         "meets": latency <= budgets[e] * (1 + 1e-9),
@@ -81,7 +70,6 @@ def matrix(devices: list[str], budgets: dict, choices: dict, predictors: dict) -
                         "mapped_top1": arch["mapped_top1"],
                     }
                 )
-            cells[d][e] = runs
     return cells
 
 
@@ -198,7 +186,7 @@ def main() -> None:
     out = Path(args.out)
     choices = {}
     for d in devices:
-        choices[d] = [run_seed(d, budgets[d], s, out / d / f"seed{s}") for s in range(args.seeds)]
+        choices[d] = [budget_search(d, budgets[d], s, out / d / f"seed{s}") for s in range(args.seeds)]
         hashes = ", ".join(a["spec_hash"] for a in choices[d])
         print(f"searched {d:<11} budget {budgets[d]:7.2f} ms: {hashes}", flush=True)
     cells = matrix(devices, budgets, choices, predictors)

@@ -211,10 +211,12 @@ def _price_unseen_work(log_costs: np.ndarray, basis_m: np.ndarray) -> tuple[np.n
     seen = {name for name, total in zip(BASIS, np.abs(basis_m).sum(axis=0)) if total > 0}
     out, unseen = np.array(log_costs, dtype=np.float64), {}
     for name in BASIS:
+        if name in seen:
+            continue
         kin = KIN.get(name)
-        while name not in seen and kin is not None and kin not in seen:
+        while kin is not None and kin not in seen:
             kin = KIN.get(kin)
-        if name not in seen and kin is not None:
+        if kin is not None:
             out[BASIS.index(name)] = out[BASIS.index(kin)]
             unseen[name] = kin
     return out, unseen
@@ -303,11 +305,12 @@ def fit(
         # Without whole networks the network overhead is not identifiable: assume one invoke's.
         params["net_overhead"] = params["block_overhead"]
     fitted = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    unseen = {}  # a transfer keeps its base's prices for work it was not given
     if init is None:
         fitted["log_costs"], unseen = _price_unseen_work(fitted["log_costs"], basis_m)
     info = dict(metadata or {})
     info.setdefault("fitted", datetime.date.today().isoformat())
     info["fit"] = {"rows": len(rows), "networks": len(measurements), "steps": steps, "final_loss": float(loss)}
-    if init is None and unseen:
+    if unseen:
         info["fit"]["priced_as_kin"] = unseen
     return LatencyPredictor(fitted, np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64), info)

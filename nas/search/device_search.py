@@ -467,6 +467,19 @@ def search_device(
     return run_search(search, spent, out, on_generation)
 
 
+def budget_search(target: str, budget_ms: float, seed: int, out: Path) -> dict[str, Any]:
+    """The arch.json of one search for `target` at `budget_ms` with `seed` (the defaults
+    otherwise) in `out`: read back when finished before, else run (continuing a killed one). A
+    folder that holds another budget's or seed's search is refused, naming it."""
+    arch_path = out / "arch.json"
+    if not arch_path.exists():
+        search_device(SearchSettings(target=target, latency_ms=budget_ms, seed=seed, resume=True), out)
+    arch = json.loads(arch_path.read_text())
+    if not np.isclose(arch["budget_ms"], budget_ms, rtol=1e-9) or arch["seed"] != seed:
+        raise SearchError(f"{arch_path}: a search for {arch['budget_ms']} ms, seed {arch['seed']}; remove {out}")
+    return arch
+
+
 def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
     settings = search.settings
     described = search.describe(search.candidates())
