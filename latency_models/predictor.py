@@ -201,7 +201,7 @@ KIN = {
     "depthwise_macs_k7": "depthwise_macs_k5",
     "depthwise_macs_k5": "depthwise_macs_k3",
     "grouped_macs": "spatial_macs",
-    "grouped_padding_macs": "grouped_macs",
+    "grouped_overhead_macs": "grouped_macs",
 }
 
 

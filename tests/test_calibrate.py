@@ -223,14 +223,17 @@ def test_mapped_architectures_match_the_published_flops(latency_data):
         assert fig.csv_macs / fig.our_macs == pytest.approx(1.0, abs=0.04), fig.name
 
 
-def test_bundled_pixel4_profiles_hold_on_families_they_were_not_fitted_on(tmp_path, monkeypatch):
-    """The leave-one-family-out errors the build recorded: fp32 within +-10% on >= 90% of the 79
-    figures of 16 families with RMSPE <= 6% (the profile's target), and each figure recorded."""
+@pytest.mark.parametrize("precision, within, rmspe", [("fp32", 0.9, 0.06), ("int8", 0.85, 0.08)])
+def test_bundled_pixel4_profiles_hold_on_families_they_were_not_fitted_on(
+    tmp_path, monkeypatch, precision, within, rmspe
+):
+    """The leave-one-family-out errors the build recorded: within +-10% on >= 90% (fp32) and 85%
+    (int8) of the 79 figures of 16 families (the profiles' targets), and each figure recorded."""
     monkeypatch.setenv("NAS_HOME", str(tmp_path))
-    meta = load_predictor("pixel4", "fp32").metadata
+    meta = load_predictor("pixel4", precision).metadata
     held_out = meta["report"]["leave_one_family_out"]
     assert held_out["count"] == len(MODELS) == 79 and len(held_out["families"]) == 16
-    assert held_out["within_10pct"] >= 0.9 and held_out["rmspe"] <= 0.06
+    assert held_out["within_10pct"] >= within and held_out["rmspe"] <= rmspe
     errors = np.array([f["lofo_error"] for f in meta["figures"]])
     assert np.mean(np.abs(errors) <= 0.10) == pytest.approx(held_out["within_10pct"], abs=0.02)
 

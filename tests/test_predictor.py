@@ -15,12 +15,12 @@ from latency_models.predictor import LatencyPredictor, Measurement, PredictorErr
 from latency_models.signature import Block, space_blocks, spec_blocks
 from latency_models.table import LatencyRow, LatencyTable, TableMetadata
 from search_spaces import get_space
-from search_spaces.arch_spec import Conv, DWSeparable, MBConv
+from search_spaces.arch_spec import Conv, DWSeparable, MBConv, ResBlock
 from search_spaces.graph import count_macs, count_params
 from search_spaces.zoo import get
 
 # A made-up device whose true cost is linear in the work terms (ms per unit of each term).
-# ops, dense, spatial, grouped, grouped padding, depthwise k3, k5, k7, activation bytes, elementwise, weight bytes
+# ops, dense, spatial, grouped, grouped overhead, depthwise k3, k5, k7, activation bytes, elementwise, weight bytes
 TRUE_COSTS = np.array([0.004, 0.012, 0.02, 0.06, 0.01, 0.05, 0.09, 0.3, 0.01, 0.03, 0.002])
 OVERHEAD = 0.01
 
@@ -72,6 +72,28 @@ def test_int8_depthwise_the_fast_3x3_kernel_refuses_is_priced_as_the_general_ker
     assert _depthwise_terms(layer, side, layer.in_ch, "fp32") == (k3 + k5, 0.0)
 
 
+def _grouped_terms(layer, side, precision):
+    work = dict(zip(BASIS, basis(Block(layer, (side, side, layer.in_ch), precision))))
+    return work["grouped_macs"], work["grouped_overhead_macs"]
+
+
+# What a grouped conv costs beyond its MACs. fp32: each group padded to XNNPACK's 8-channel tile,
+# so groups of 8, 16 or 24 channels waste nothing and a group of 4 computes a whole 8x8 tile.
+# int8: one 16-MAC tile per output element and filter tap, whatever the group's width.
+@pytest.mark.parametrize("width, fp32_waste", [(4, 3.0), (8, 0.0), (16, 0.0), (24, 0.0), (12, 16**2 / 12**2 - 1)])
+def test_grouped_conv_overhead_per_precision(width, fp32_waste):
+    groups = 8
+    block = ResBlock(64, 256, 1, width * groups, bottleneck=True, groups=groups)
+    conv = Conv(width * groups, width * groups, 3, 1, groups=groups)  # the same conv, on its own
+    for layer in (block, conv):
+        macs, overhead = _grouped_terms(layer, 14, "fp32")
+        assert macs > 0 and overhead == pytest.approx(fp32_waste * macs, rel=1e-5)
+        macs, overhead = _grouped_terms(layer, 14, "int8")
+        assert overhead == pytest.approx(16 / width * macs, rel=1e-5)
+    # a full conv has no groups to pad
+    assert _grouped_terms(ResBlock(64, 256, 1, 64, bottleneck=True), 14, "int8") == (0.0, 0.0)
+
+
 def test_fits_the_table(fitted, mbv3_blocks):
     predicted = fitted.block_ms(mbv3_blocks) + fitted.standalone_overhead_ms
     measured = np.array([true_ms(b) + OVERHEAD for b in mbv3_blocks])
@@ -102,7 +124,7 @@ def test_work_a_table_never_timed_takes_its_kins_price(mbv3_blocks):
     assert costs["depthwise_macs_k7"] == costs["depthwise_macs_k5"] != costs["depthwise_macs_k3"]
     assert predictor.metadata["fit"]["priced_as_kin"]["depthwise_macs_k7"] == "depthwise_macs_k5"
     # the grouped convs the mbv3 space has none of follow the full kxk convs' price
-    assert costs["grouped_macs"] == costs["grouped_padding_macs"] == costs["spatial_macs"]
+    assert costs["grouped_macs"] == costs["grouped_overhead_macs"] == costs["spatial_macs"]
 
 
 def test_the_bundled_pixel3_profile_prices_7x7_kernels_like_5x5_ones(tmp_path, monkeypatch):
