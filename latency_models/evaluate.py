@@ -82,7 +82,8 @@ def build_parser() -> ArgumentParser:
         type=positive_int,
         default=3,
         help="timings of each network, in separate shuffled passes; their mean is scored (default 3: this "
-        "machine's speed drifts by several percent over minutes, and timings at three moments average it)",
+        "machine's speed drifts by several percent over minutes, and timings at three moments average it); "
+        "the zoo blocks the table lacks are timed in as many passes",
     )
     add_precision(parser, "the precision networks are emitted, measured and priced at")
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
@@ -164,16 +165,17 @@ def measure_zoo_blocks(
     args: argparse.Namespace, table: LatencyTable, table_path: Path, zoo: Sequence[ArchSpec]
 ) -> None:
     """Time the zoo models' blocks the table lacks into it, as `predict --target host` does for any
-    network on first use (latency_models.host_profile): the host predictor prices a network after
-    its blocks are in the table, so that is the predictor to score. Saved after each block."""
+        network on first use (latency_models.host_profile): the host predictor prices a network after
+        its blocks are in the table, so that is the predictor to score. Timed in --passes passes, as
+    the networks are; saved after each timing."""
     with hold_table(table_path):
         missing = table.coverage(distinct_blocks(zoo, args.precision)).missing
         if not missing:
             return
         console = Console(stderr=True)
         console.print(f"measuring the {len(missing)} blocks of the zoo models that {table_path} lacks", highlight=False)
-        with block_progress(console, len(missing)) as on_block:
-            measure_into(HostBackend(), missing, table, table_path, on_block)
+        with block_progress(console, len(missing) * args.passes) as on_block:
+            measure_into(HostBackend(), missing, table, table_path, on_block, passes=args.passes)
 
 
 def measure(args: argparse.Namespace, log: MeasurementLog, specs: Sequence[ArchSpec]) -> None:

@@ -51,6 +51,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--limit", type=positive_int, help="measure at most this many new blocks (then stop; resumable)"
     )
+    parser.add_argument(
+        "--passes",
+        type=positive_int,
+        default=1,
+        help="time every block this many times, in separate passes in shuffled orders, and keep the median "
+        "(default 1; 3 rides out a machine whose speed drifts for a while, at three times the time)",
+    )
     add_form_arguments(parser)
     phone = parser.add_argument_group("adb targets")
     phone.add_argument("--adb", default="adb", help="the adb executable (default: adb on PATH)")
@@ -117,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
                 f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
             )
-            with block_progress(console, len(todo)) as on_block:
-                failed = measure_into(backend, todo, table, out, on_block)
+            with block_progress(console, len(todo) * args.passes) as on_block:
+                failed = measure_into(backend, todo, table, out, on_block, passes=args.passes)
             if not out.exists():
                 table.save(out)
     except DeviceError as exc:

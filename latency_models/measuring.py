@@ -8,6 +8,9 @@ both measure through `measure_into`.
 
 from __future__ import annotations
 
+import math
+import random
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common.locks import Lock, hold
-from latency_models.backends import Backend, BlockError
+from latency_models.backends import Backend, BlockError, Timing
 from latency_models.signature import Block
 from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
 from latency_models.tflite.emit import emit_block
@@ -48,29 +51,57 @@ def measure_into(
     table: LatencyTable,
     out: Path,
     on_block: Callable[[Block, str | None], None] = lambda block, error: None,
+    passes: int = 1,
+    seed: int = 0,
 ) -> list[tuple[Block, str]]:
     """Time each block of `todo` on `backend`, adding its row to `table` and saving the table to
-    `out` after every row; `on_block(block, error)` follows each block (error: why it could not
-    be timed, else None), after its row is on disk. Returns the blocks that failed (with why);
-    a DeviceError, or anything `on_block` raises, propagates with every row so far on disk."""
-    failed: list[tuple[Block, str]] = []
+    `out` after every row; `on_block(block, error)` follows each timing (error: why the block
+    could not be timed, else None), after its row is on disk. Returns the blocks that failed (with
+    why); a DeviceError, or anything `on_block` raises, propagates with every row so far on disk.
+
+    With `passes` > 1, every block is timed once per pass, each pass after the first in a new
+    random order (`seed`), and its row is its passes pooled (`pooled`): a machine whose speed
+    drifts for half a minute then skews one of a block's timings, not a run of neighbouring
+    blocks. A run killed between passes keeps rows of fewer passes (their `count` says so)."""
+    failed: dict[str, tuple[Block, str]] = {}
+    timings: dict[str, list[Timing]] = {}
+    rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as scratch:
-        for number, block in enumerate(todo):
-            model_path = Path(scratch) / f"block{number:04d}.tflite"
-            model_path.write_bytes(emit_block(block))
-            error = None
-            try:
-                timing = backend.time_model(model_path)
-            except BlockError as exc:
-                error = str(exc)
-                failed.append((block, error))
-            else:
-                table.add(LatencyRow(block, timing.mean_ms, timing.median_ms, timing.std_ms, timing.count))
-                table.save(out)  # every row is on disk before the next one starts
-            finally:
-                model_path.unlink()
-            on_block(block, error)
-    return failed
+        for turn in range(passes):
+            order = list(todo) if turn == 0 else rng.sample(list(todo), len(todo))
+            for number, block in enumerate(order):
+                if block.key in failed:
+                    continue
+                model_path = Path(scratch) / f"block{number:04d}.tflite"
+                model_path.write_bytes(emit_block(block))
+                error = None
+                try:
+                    timing = backend.time_model(model_path)
+                except BlockError as exc:
+                    error = str(exc)
+                    failed[block.key] = (block, error)
+                else:
+                    timings.setdefault(block.key, []).append(timing)
+                    table.add(pooled(block, timings[block.key]))
+                    table.save(out)  # every row is on disk before the next timing starts
+                finally:
+                    model_path.unlink()
+                on_block(block, error)
+    return list(failed.values())
+
+
+def pooled(block: Block, timings: Sequence[Timing]) -> LatencyRow:
+    """One row from a block's timings in several passes: the median of their medians (the
+    statistic lookups use, so one drifted pass of three moves nothing), and the mean, standard
+    deviation and count of all their runs together."""
+    if len(timings) == 1:
+        t = timings[0]
+        return LatencyRow(block, t.mean_ms, t.median_ms, t.std_ms, t.count)
+    count = sum(t.count for t in timings)
+    mean = sum(t.mean_ms * t.count for t in timings) / count
+    spread = sum(t.count * ((t.std_ms or 0.0) ** 2 + (t.mean_ms - mean) ** 2) for t in timings) / count
+    median = statistics.median(t.median_ms if t.median_ms is not None else t.mean_ms for t in timings)
+    return LatencyRow(block, mean, median, math.sqrt(spread), count)
 
 
 @contextmanager

@@ -10,8 +10,11 @@ import time
 
 import pytest
 
+from latency_models.backends import BlockError, Timing
+from latency_models.measuring import measure_into
 from latency_models.signature import space_blocks
-from latency_models.table import LatencyTable
+from latency_models.table import LatencyTable, TableMetadata
+from latency_models.tflite.emit import emit_block
 from search_spaces import get_space
 
 MEASURE = [sys.executable, "-m", "latency_models.measure", "--target", "host"]
@@ -33,6 +36,12 @@ def test_measures_blocks_into_a_table(tmp_path):
         assert row.median_ms > 0 and row.count == 250 and row.block.precision == "fp32"
     expected = {b.key for b in space_blocks(get_space("fbnet_cifar"), 32)[:6]}
     assert set(table.rows) == expected
+    twice = tmp_path / "twice.jsonl"
+    result = measure(
+        "--space", "fbnet_cifar", "--resolution", "32", "--limit", "2", "--passes", "2", "--out", str(twice)
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row.count for row in LatencyTable.load(twice).rows.values()] == [500, 500]  # both passes' runs
 
 
 def test_killed_run_resumes_without_remeasuring_or_losing_rows(tmp_path):
@@ -151,3 +160,44 @@ def test_phone_run_keeps_rows_through_a_failing_model_and_a_dying_device(tmp_pat
     done = LatencyTable.load(out)
     assert done.coverage(space_blocks(get_space("fbnet_cifar"), 32)).complete
     assert all(done.rows[key] == row for key, row in kept.rows.items())
+
+
+class DriftingBackend:
+    """Times every model at 1 ms, except the 3rd to 6th timings, taken while the machine ran 20%
+    fast; the model named in `broken` cannot be timed at all."""
+
+    def __init__(self, broken=None):
+        self.calls, self.broken = 0, broken
+
+    def time_model(self, path):
+        self.calls += 1
+        if self.broken is not None and path.read_bytes() == self.broken:
+            raise BlockError("unsupported op")
+        ms = 0.8 if 3 <= self.calls <= 6 else 1.0
+        return Timing(ms, ms, 0.01, 100)
+
+
+def test_blocks_timed_in_passes_keep_the_median_through_a_drift(tmp_path):
+    blocks = space_blocks(get_space("fbnet_cifar"), 32)[:6]
+    out, timed = tmp_path / "t.jsonl", []
+    table = LatencyTable(TableMetadata("fake"))
+    failed = measure_into(DriftingBackend(), blocks, table, out, lambda block, error: timed.append(block.key), passes=3)
+    assert failed == [] and len(timed) == 18 and LatencyTable.load(out).rows == table.rows
+    assert timed[:6] == [b.key for b in blocks] and timed[6:12] != timed[:6]  # later passes reshuffled
+    for row in table.rows.values():
+        assert row.ms == 1.0 and row.count == 300  # a drifted timing is one of three: the median ignores it
+    drifted = [row for row in table.rows.values() if row.mean_ms < 1.0]
+    assert len(drifted) == 4 and all(row.std_ms > 0.01 for row in drifted)
+    # one pass, as before: the drifted blocks keep the drifted timing
+    single = LatencyTable(TableMetadata("fake"))
+    measure_into(DriftingBackend(), blocks, single, tmp_path / "s.jsonl")
+    assert sorted(row.ms for row in single.rows.values()) == [0.8] * 4 + [1.0] * 2
+
+
+def test_a_block_that_cannot_be_timed_is_reported_once_over_all_passes(tmp_path):
+    blocks = space_blocks(get_space("fbnet_cifar"), 32)[:3]
+    table = LatencyTable(TableMetadata("fake"))
+    backend = DriftingBackend(broken=emit_block(blocks[1]))
+    failed = measure_into(backend, blocks, table, tmp_path / "t.jsonl", passes=2)
+    assert [block.key for block, _ in failed] == [blocks[1].key] and set(table.rows) == {blocks[0].key, blocks[2].key}
+    assert backend.calls == 5  # not retried in the second pass
