@@ -165,8 +165,8 @@ def measure_zoo_blocks(
     args: argparse.Namespace, table: LatencyTable, table_path: Path, zoo: Sequence[ArchSpec]
 ) -> None:
     """Time the zoo models' blocks the table lacks into it, as `predict --target host` does for any
-        network on first use (latency_models.host_profile): the host predictor prices a network after
-        its blocks are in the table, so that is the predictor to score. Timed in --passes passes, as
+    network on first use (latency_models.host_profile): the host predictor prices a network after
+    its blocks are in the table, so that is the predictor to score. Timed in --passes passes, as
     the networks are; saved after each timing."""
     with hold_table(table_path):
         missing = table.coverage(distinct_blocks(zoo, args.precision)).missing

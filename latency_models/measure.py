@@ -52,7 +52,7 @@ def build_parser() -> ArgumentParser:
         "--limit", type=positive_int, help="measure at most this many new blocks (then stop; resumable)"
     )
     parser.add_argument(
-        "--passes",
+        "--block-passes",
         type=positive_int,
         default=1,
         help="time every block this many times, in separate passes in shuffled orders, and keep the median "
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{form} @ {args.resolution}px {args.precision}: {len(blocks)} distinct blocks, "
                 f"{len(blocks) - len(missing)} already in {out}, measuring {len(todo)}"
             )
-            with block_progress(console, len(todo) * args.passes) as on_block:
-                failed = measure_into(backend, todo, table, out, on_block, passes=args.passes)
+            with block_progress(console, len(todo) * args.block_passes) as on_block:
+                failed = measure_into(backend, todo, table, out, on_block, passes=args.block_passes)
             if not out.exists():
                 table.save(out)
     except DeviceError as exc:

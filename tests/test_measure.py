@@ -38,7 +38,7 @@ def test_measures_blocks_into_a_table(tmp_path):
     assert set(table.rows) == expected
     twice = tmp_path / "twice.jsonl"
     result = measure(
-        "--space", "fbnet_cifar", "--resolution", "32", "--limit", "2", "--passes", "2", "--out", str(twice)
+        "--space", "fbnet_cifar", "--resolution", "32", "--limit", "2", "--block-passes", "2", "--out", str(twice)
     )
     assert result.returncode == 0, result.stderr
     assert [row.count for row in LatencyTable.load(twice).rows.values()] == [500, 500]  # both passes' runs
