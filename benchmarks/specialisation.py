@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import write_atomic
+from common.files import write_atomic, write_figure
 from latency_models.device_profiles import load_predictor, saved_host_predictor
 from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
 from search_spaces import zoo
@@ -165,10 +165,8 @@ def plot(path: Path, devices: list[str], cells: dict) -> None:
     fig.colorbar(image, ax=ax, label="mapped ImageNet top-1 (%), grey: over budget")
     ax.set_title("Specialisation: the choice searched for each device, on every device")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    write_figure(path, fig, dpi=120)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ size-bounded reader for binary files handed over by users."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -28,6 +29,29 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_figure(path: str | os.PathLike, figure, dpi: int | None = None) -> None:
+    """A matplotlib figure as a PNG, written atomically like every other output."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    write_atomic(path, buffer.getvalue())
+
+
+def check_new_folder(path: str | os.PathLike, error: type[Exception], made_by: str) -> None:
+    """Refuse with `error` an output folder that already holds anything (or is a file). A command
+    that makes a folder of its own (`made_by` says what it makes) writes it only where there was
+    nothing, an absent or empty folder, so no file it did not write is replaced or deleted."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            holds_files = any(path.iterdir())
+        except OSError as exc:
+            raise error(f"cannot read {path}: {exc.strerror}") from None
+        if holds_files:
+            raise error(f"{path} is not empty: {made_by} goes into a new or empty folder (nothing there is replaced)")
+    elif path.exists() or path.is_symlink():
+        raise error(f"{path} is a file, not a folder: {made_by} goes into a new or empty folder")
 
 
 def read_bounded(path: str | os.PathLike, max_bytes: int, error: type[Exception]) -> bytes:

@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--device", choices=sorted(BUILDERS), action="append", help="profile to rebuild (repeatable; default: all)"
     )
-    parser.add_argument("--out", default=str(PROFILES), help="folder to write <device>-<precision>.json into")
+    parser.add_argument(
+        "--out",
+        default=str(PROFILES),
+        help="folder to write <device>-<precision>.json into, each replaced atomically; other files there are left alone "
+        "(default: the bundled profiles)",
+    )
     args = parser.parse_args(argv)
     data = Path(args.data)
     if not data.is_dir():

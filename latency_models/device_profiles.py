@@ -11,11 +11,11 @@ them all (`describe_profiles`).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from common.errors import InputError
+from common.home import nas_home
 from common.locks import hold
 from latency_models.host import cpu_model
 from latency_models.predictor import LatencyPredictor, PredictorError, fit
@@ -26,10 +26,6 @@ PROFILES = Path(__file__).resolve().parent / "profiles"
 
 class UnknownTarget(InputError):
     """No profile by that name, or the host has no measured table yet; the message says what to do."""
-
-
-def nas_home() -> Path:
-    return Path(os.environ.get("NAS_HOME", Path.home() / ".cache" / "platform-nas"))
 
 
 def cpu_slug() -> str:

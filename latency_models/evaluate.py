@@ -89,7 +89,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--no-zoo", action="store_true", help="score only sampled subnets, not the zoo models")
     parser.add_argument("--table", help="latency table to use (default: this CPU's host table)")
     parser.add_argument("--seed", type=seed_int, default=0, help="sampling seed")
-    parser.add_argument("--out", default="runs/evaluate", help="folder for measurements, plot and report")
+    parser.add_argument(
+        "--out",
+        default="runs/evaluate",
+        help="folder for measurements, plots and report (runs/evaluate): measurements.json (kept, so a rerun "
+        "times only what it lacks), predicted_vs_measured_SET.png and report.json; other files there are left alone",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_form_arguments(parser)
     return parser

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import write_atomic
+from common.files import write_atomic, write_figure
 from common.stats import kendall_tau
 from latency_models.backends import Backend
 from latency_models.predictor import LatencyPredictor, Measurement, fit
@@ -201,6 +201,5 @@ def plot(path: Path, measured: np.ndarray, series: dict[str, np.ndarray], title:
     ax.set(xlabel="measured latency (ms)", ylabel="predicted latency (ms)", title=title, xlim=(0, top), ylim=(0, top))
     ax.legend(loc="upper left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig, dpi=120)
     plt.close(fig)

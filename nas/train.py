@@ -37,6 +37,7 @@ from common.cli import (
     run,
     seed_int,
 )
+from common.files import check_new_folder
 from nas.options import add_calib_images, add_cpu_devices
 from nas.supernet.supernet import SupernetConfig
 from nas.training.data import AUGMENTATIONS, Dataset, Normalizer, load_dataset
@@ -62,8 +63,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--out",
         required=True,
-        help="run folder: config.json, checkpoints/, metrics.jsonl; held by OUT.lock while training: "
-        "a second writer is refused (exit 2, naming the holder)",
+        help="run folder: config.json, checkpoints/, metrics.jsonl; a new run starts only in a new or empty "
+        "folder; held by OUT.lock while training: a second writer is refused (exit 2, naming the holder)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training images (default: {d.epochs})")
@@ -164,6 +165,10 @@ def _resume(args, out: Path) -> tuple[Run, Dataset]:
 
 
 def _start(args, out: Path) -> tuple[Run, Dataset]:
+    if (out / "config.json").exists():
+        raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    if jax.process_index() == 0:  # the first process checks, before any process writes there
+        check_new_folder(out, UserError, "a new run")
     train = _train_config(args)
     data = load_dataset(train.data).subset(train.train_images, train.seed)
     space_args = {"num_classes": data.num_classes, "in_channels": data.channels}
@@ -175,8 +180,6 @@ def _start(args, out: Path) -> tuple[Run, Dataset]:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     config = RunConfig(supernet, train, data.describe(), Normalizer.fit(data.train_x))
-    if (out / "config.json").exists():
-        raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     _check_trainable(config, data)
     return Run(out, config), data  # config.json is written once the trainer is built (main)
 

@@ -40,6 +40,8 @@ def test_evaluate_measures_scores_plots_and_keeps_the_host_predictor(tmp_path):
     )
     assert measured.returncode == 0, measured.stderr
     out = tmp_path / "eval"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # the user's, left alone
     args = [
         "latency_models.evaluate",
         "--space",
@@ -64,6 +66,10 @@ def test_evaluate_measures_scores_plots_and_keeps_the_host_predictor(tmp_path):
     assert subnets["learned_predictor"]["n"] == 5 and subnets["table_sum"]["n"] == 5
     assert 0 <= subnets["learned_predictor"]["within_10pct"] <= 1
     assert (out / "predicted_vs_measured_subnets.png").stat().st_size > 10_000
+    assert sorted(p.name for p in out.iterdir()) == [
+        "measurements.json", "notes.txt", "predicted_vs_measured_subnets.png", "report.json"
+    ]  # fmt: skip
+    assert (out / "notes.txt").read_text() == "mine"
     assert len(json.loads((out / "measurements.json").read_text())) == 8
     again = run(*args)  # everything is measured already: nothing is timed twice
     assert again.returncode == 0 and json.loads(again.stdout)["sets"] == report["sets"]

@@ -100,3 +100,63 @@ def test_arch_outside_the_supernet_and_missing_run(trained_tiny, tmp_path, monke
         main(["--supernet", str(run), "--arch", str(bad)])
     with pytest.raises(RunError, match="not a supernet run"):
         main(["--supernet", str(tmp_path / "nowhere"), "--largest"])
+
+
+def test_a_compilation_cache_carried_in_a_run_folder_is_never_loaded(trained_tiny, tmp_path):
+    """The swap an adversary makes: a run folder whose config and checkpoints are the original's,
+    but whose xla-cache holds, under the keys of this run's own evaluation programs, the
+    executables compiled for another run (batch-norm epsilon 10). Used as the cache, that folder
+    changes the top-1; handed over, it is ignored and the top-1 is the original's."""
+    import shutil
+
+    tiny, env = trained_tiny
+    original, foreign = tmp_path / "original", tmp_path / "foreign"
+    shutil.copytree(tiny, original)
+    shutil.copytree(tiny, foreign)
+    config = json.loads((foreign / "config.json").read_text())
+    config["supernet"]["bn_eps"] = 10.0
+    (foreign / "config.json").write_text(json.dumps(config))
+    args = ["--largest", "--calib-images", "32", "--json", "--cpu-devices", "1"]
+
+    def start(run, environment):
+        return subprocess.Popen(
+            [sys.executable, "-m", "nas.evaluate", "--supernet", str(run), *args],
+            cwd=REPO,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def top1(*processes):
+        results = [process.communicate(timeout=240) for process in processes]
+        assert all(process.returncode == 0 for process in processes), [stderr for _, stderr in results]
+        return [(json.loads(stdout)["top1"], stderr) for stdout, stderr in results]
+
+    def programs(cache):  # the evaluation's own programs, by name (JAX names entries NAME-KEY-cache)
+        return {p.name.split("-")[0]: p for p in cache.iterdir() if p.name.startswith(("jit_calibrate", "jit_correct"))}
+
+    carried = original / "xla-cache"  # where earlier versions kept a run's compiled programs
+    (expected, _), (other, _) = top1(  # both at once: each compiles its programs for a few seconds
+        start(original, {**env, "JAX_COMPILATION_CACHE_DIR": str(carried)}),
+        start(foreign, {**env, "JAX_COMPILATION_CACHE_DIR": str(foreign / "xla-cache")}),
+    )
+    assert other != expected  # the two programs compute different things
+    planted = programs(carried)
+    assert set(planted) == {"jit_calibrate", "jit_correct"}
+    for name, path in programs(foreign / "xla-cache").items():
+        shutil.copyfile(path, planted[name])  # the foreign executable under the original's key
+    [(swapped, _)] = top1(start(original, {**env, "JAX_COMPILATION_CACHE_DIR": str(carried)}))
+    assert swapped == other  # loaded as a cache, the folder's executables run
+
+    before = {p.name: p.read_bytes() for p in carried.iterdir()}
+    home = tmp_path / "home"
+    own = {k: v for k, v in env.items() if k != "JAX_COMPILATION_CACHE_DIR"} | {"NAS_HOME": str(home)}
+    [(handed_over, stderr)] = top1(start(original, own))
+    assert handed_over == expected
+    assert (
+        f"{carried}: ignored (compiled programs are loaded only from this machine's cache, {home / 'xla-cache'})"
+        in (stderr)
+    )
+    assert programs(home / "xla-cache").keys() == {"jit_calibrate", "jit_correct"}  # compiled here, kept here
+    assert {p.name: p.read_bytes() for p in carried.iterdir()} == before  # nothing written into the run folder

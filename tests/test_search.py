@@ -59,9 +59,11 @@ def without_timing(path):
 
 def test_main_job_writes_the_four_files_within_the_mobilenet_v2_budget(estimator, tmp_path, capsys):
     """A proxy-form estimator: the networks searched and priced are the proxy form it scores, and
-    the default budget is MobileNetV2-1.0 fed that same input."""
+    the default budget is MobileNetV2-1.0 fed that same input. A file of the user's in OUT is left alone."""
+    (tmp_path / "notes.txt").write_text("mine")
     code, _ = run_search(capsys, "--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK)
     assert code == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine"
     folder = tmp_path / "pixel4"
     assert {p.name for p in folder.iterdir()} >= {"arch.json", "pareto.json", "pareto.png", "report.md"}
     result = json.loads((folder / "arch.json").read_text())
@@ -321,3 +323,14 @@ def test_an_estimator_whose_scores_overflow_stops_the_search_before_any_work(est
     err = exits_2(capsys, "--target=note10", "--estimator", str(path), "--out", str(out), *QUICK)
     assert "note10: the smallest architecture is priced" in err and "is not usable" in err
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_a_new_search_refuses_a_device_folder_that_holds_anything(estimator, tmp_path, capsys):
+    """Whatever is there, the search does not write over it: refused before any work."""
+    folder = tmp_path / "pixel4"
+    folder.mkdir()
+    (folder / "pareto.png").write_text("the user's own")
+    with pytest.raises(SearchError, match=f"{folder} is not empty: a new search goes into a new or empty folder"):
+        search.main(["--target=pixel4", "--estimator", estimator, "--out", str(tmp_path), *QUICK])
+    assert [p.name for p in folder.iterdir()] == ["pareto.png"]
+    assert (folder / "pareto.png").read_text() == "the user's own"

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from common.cli import ArgumentParser, UserError, positive_int, run, seed_int
-from common.files import write_atomic
+from common.files import check_new_folder, write_atomic
 from latency_models.tflite.emit import emit_spec
 from nas.export import tf_crosscheck
 from nas.export.extract import extract
@@ -48,7 +48,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--calib", type=positive_int, default=256, help="training images calibrating int8 activations (256)")
     add_calib_images(p)
     p.add_argument("--step", type=int, help="supernet checkpoint step (default: the latest)")
-    p.add_argument("--out", help="where to write (atomically): a .tflite, a folder (flax) or a .json (spec)")
+    p.add_argument(
+        "--out",
+        help="where to write (atomically): a .tflite (and OUT.json beside it) or a .json (spec), replacing a file "
+        "there; a folder that is absent or empty (flax): one that holds anything is refused",
+    )
     p.add_argument("--verify", metavar="MODEL", help="verify an exported .tflite against --arch and --supernet")
     p.add_argument("--no-verify", action="store_true", help="skip verification after a .tflite export")
     p.add_argument("--no-latency", action="store_true", help="verification without timing on this machine")
@@ -70,6 +74,7 @@ def _check(args) -> None:
         return
     if not args.out:
         raise UserError("--out is required")
+    _check_out(args)
     if args.random_weights:
         if args.format != "tflite":
             raise UserError("--random-weights exports only --format tflite")
@@ -83,6 +88,17 @@ def _check(args) -> None:
             raise UserError("--tf-crosscheck needs TensorFlow: pip install -e '.[tf]'") from None
     if args.int8 and args.format != "tflite":
         raise UserError("--int8 applies to --format tflite only")
+
+
+def _check_out(args) -> None:
+    """Refused before any work: a Flax export goes into a new or empty folder, a .tflite (and
+    its OUT.json) or a spec replaces a file, never a folder."""
+    if args.format == "flax":
+        check_new_folder(args.out, UserError, "a Flax export")
+        return
+    for path in [args.out, f"{args.out}.json"] if args.format == "tflite" else [args.out]:
+        if Path(path).is_dir():
+            raise UserError(f"{path} is a folder: --format {args.format} writes a file there")
 
 
 def _random_weights(args) -> int:

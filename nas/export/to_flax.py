@@ -12,6 +12,7 @@ DIR/checkpoint/    Orbax checkpoint of the network's state (parameters and batch
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from common.errors import InputError
+from common.files import check_new_folder
 from nas.export.extract import Extracted
 from nas.supernet.model import SpecNet
 from nas.training.data import Normalizer
@@ -33,13 +35,15 @@ KIND = "platform-nas/flax-export"
 
 
 class FlaxExportError(InputError):
-    """A folder that is not a Flax export written by `save`."""
+    """A folder that is not a Flax export written by `save`, or one `save` will not write into."""
 
 
 def save(extracted: Extracted, out: str | os.PathLike) -> None:
-    """Writes DIR whole or not at all: built in a sibling folder, then renamed into place (an
-    existing DIR is replaced only once the new one is complete)."""
+    """Writes DIR whole or not at all, and only where there was nothing: built in a sibling
+    folder, then renamed into place, a rename the system makes only onto an absent or empty
+    folder. A folder that holds anything is refused and left as it was."""
     out = Path(out).absolute()
+    check_new_folder(out, FlaxExportError, "a Flax export")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
@@ -55,13 +59,12 @@ def save(extracted: Extracted, out: str | os.PathLike) -> None:
         state = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(extracted.model)))
         with ocp.StandardCheckpointer() as checkpointer:
             checkpointer.save(staging / "checkpoint", state)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
-            os.replace(out, old / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, out)
+        try:
+            os.rename(staging, out)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise FlaxExportError(f"{out} is not empty (filled while the export was made): nothing replaced") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

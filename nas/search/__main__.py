@@ -96,8 +96,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--out",
         default="search-out",
-        help="output folder; one subfolder per device (search-out), held by OUT/DEVICE.lock from the start until "
-        "the result is written: a second writer is refused (exit 2, naming the holder)",
+        help="output folder (search-out); one subfolder per device, which a new search makes or finds empty "
+        "(other files in OUT are left alone), held by OUT/DEVICE.lock from the start until the result is "
+        "written: a second writer is refused (exit 2, naming the holder)",
     )
     p.add_argument("--resume", action="store_true", help="continue the searches saved in --out")
     return p

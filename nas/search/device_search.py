@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import InputError
-from common.files import write_atomic
+from common.files import check_new_folder, write_atomic
 from common.locks import Lock, hold
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
@@ -393,10 +393,13 @@ def prepare(
                 raise  # a state of another search: load_state says which setting differs
             except (KeyError, TypeError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
                 raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
-        if not settings.resume and (state_path.exists() or (out / "arch.json").exists()):
+        if settings.resume and (out / "arch.json").exists():
+            raise SearchError(f"{out}: a search's result without its saved state ({STATE}): nothing to resume")
+        if state_path.exists() or (out / "arch.json").exists():
             raise SearchError(
                 f"{out} already holds a search: resume it (--resume), or choose another output folder (--out)"
             )
+        check_new_folder(out, SearchError, "a new search")  # nothing the search did not write is replaced
         return search, 0.0
     except BaseException:
         lock.release()

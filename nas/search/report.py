@@ -9,11 +9,10 @@ networks) the published models cannot be scored and sit on the latency axis as t
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-from common.files import write_atomic
+from common.files import write_figure
 
 
 def top1_text(result: dict[str, Any]) -> str:
@@ -92,11 +91,9 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
     ax.set_title(f"{result['spec']['name']}: search on {result['target']['name']}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
+    write_figure(path, fig)
     plt.close(fig)
-    write_atomic(path, buffer.getvalue())
 
 
 def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -> str:
