@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         default=str(PROFILES),
-        help="folder to write <device>-<precision>.json into, each replaced atomically; other files there are left alone "
-        "(default: the bundled profiles)",
+        help="folder to write <device>-<precision>.json into, each replaced atomically; other files there are "
+        "left alone (default: the bundled profiles)",
     )
     args = parser.parse_args(argv)
     data = Path(args.data)

@@ -68,6 +68,64 @@ def test_no_command_module_or_private_name_is_imported(name):
             assert not private, f"{name}:{node.lineno} imports private names {private} from {module}"
 
 
+# The package order (README, code map): each layer imports only those below it. Within nas, the
+# supernet at the bottom, training above it, the estimators, export and search above training
+# (search also scores with the estimators), the command modules on top; nas.options holds the
+# flags and defaults the nas commands share and imports only common.
+LAYERS = {
+    "common": 0,
+    "search_spaces": 1,
+    "latency_models": 2,
+    "nas.options": 3,
+    "nas.supernet": 3,
+    "nas.training": 4,
+    "nas.accuracy": 5,
+    "nas.export": 5,
+    "nas.search": 6,
+    "nas": 7,  # the nas package's own modules outside its subpackages (today: the commands)
+}
+# The one cycle: an ArchSpec converts itself to a graph, whose nodes name ArchSpec's layer types.
+MUTUAL = {frozenset({"search_spaces.arch_spec", "search_spaces.graph"})}
+
+
+def layer(module: str) -> tuple[str, int]:
+    """(layer name, height) of one of the packages' modules; a command module is above them all."""
+    if module in COMMANDS:
+        return "a command", 99
+    parts = module.split(".")
+    for name in (".".join(parts[:2]), parts[0]):
+        if name in LAYERS:
+            return name, LAYERS[name]
+    raise AssertionError(f"{module}: in no layer of the package order; add its package to LAYERS")
+
+
+def upward_imports(name: str, tree: ast.AST) -> list[str]:
+    """The imports of module `name` that reach a layer above its own."""
+    own, height = layer(name)
+    found = []
+    for module, names, node in imported(tree, name):
+        for target in [f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES] or [module]:
+            if target not in MODULES or frozenset({name, target}) in MUTUAL:
+                continue
+            other, other_height = layer(target)
+            if other_height > height:
+                found.append(f"{name}:{node.lineno} ({own}) imports {target} ({other}), a layer above it")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_a_layer_above_its_own(name):
+    assert upward_imports(name, ast.parse(MODULES[name].read_text())) == []
+
+
+def test_an_upward_import_is_found():
+    """The check above can fail: a training module importing an estimator is named."""
+    tree = ast.parse("from nas.accuracy.estimator import AccuracyPredictor\n")
+    assert upward_imports("nas.training.run", tree) == [
+        "nas.training.run:1 (nas.training) imports nas.accuracy.estimator (nas.accuracy), a layer above it"
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(CHECKED))
 def test_imports_are_at_module_level(name):
     tree = ast.parse(CHECKED[name].read_text())
