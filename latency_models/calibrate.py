@@ -23,6 +23,7 @@ import numpy as np
 
 from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
 from common.locks import hold
+from common.values import all_finite
 from latency_models.calibration import (
     MIN_MEASUREMENTS,
     PRIOR_WEIGHT,
@@ -149,9 +150,7 @@ def fit_profile(
     before = summarize(errors(base, measurements))
     predictor = calibrate(base, measurements, prior_weight=args.prior_weight, steps=args.steps, metadata=metadata)
     after_errors = errors(predictor, measurements)
-    if not all(np.all(np.isfinite(value)) for value in predictor.params.values()) or not np.all(
-        np.isfinite(after_errors)
-    ):
+    if not (all(all_finite(value) for value in predictor.params.values()) and all_finite(after_errors)):
         raise UserError(f"{args.measurements}: the calibration diverged on these timings (nothing written)")
     predictor.metadata["report"] = {
         "base_error": before,

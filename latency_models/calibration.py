@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from common.errors import InputError
+from common.files import read_text
+from common.values import is_number
 from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
 from latency_models.predictor import LatencyPredictor, Measurement, fit
 from latency_models.signature import PRECISIONS
@@ -155,12 +157,7 @@ def load_base(name: str, precision: str) -> tuple[LatencyPredictor, str]:
 
 def read_measurements(path: Path, precision: str) -> tuple[list[Measurement], int]:
     """The rows of `path` at `precision` as Measurements, and how many rows the file has."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise MeasurementsError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise MeasurementsError(f"{path}: not a UTF-8 text (CSV) file") from None
+    text = read_text(path, MeasurementsError, "CSV")
     try:
         return _rows(path, text, precision)
     except csv.Error as exc:
@@ -191,7 +188,7 @@ def _rows(path: Path, text: str, precision: str) -> tuple[list[Measurement], int
             ms = float(ms_text)
         except ValueError:
             raise MeasurementsError(f"{where}: ms {ms_text!r} is not a number") from None
-        if not math.isfinite(ms) or ms <= 0 or ms > MAX_MS:
+        if not is_number(ms) or ms <= 0 or ms > MAX_MS:
             raise MeasurementsError(f"{where}: ms must be a positive latency of at most {MAX_MS:g} ms, got {ms_text}")
         if not arch:
             raise MeasurementsError(f"{where}: empty arch (a spec JSON file or a zoo model name)")

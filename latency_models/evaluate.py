@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from common.files import write_atomic
+from common.progress import progress_bar
 from latency_models.device_profiles import host_table_path, measure_command, save_host_predictor
 from latency_models.fidelity import (
     CALIBRATION_SEED_OFFSET,
@@ -187,9 +187,8 @@ def measure(args: argparse.Namespace, log: MeasurementLog, specs: Sequence[ArchS
     """Time every network `log` lacks on this machine, with a progress bar on stderr."""
     backend = HostBackend(threads=1, rounds=3, runs=20)
     todo = unmeasured(specs, log, args.seed, args.passes)
-    columns = (TextColumn("measuring networks"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"))
-    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as progress:
-        task = progress.add_task("", total=len(todo))
+    with progress_bar(Console(stderr=True)) as progress:
+        task = progress.add_task("measuring networks", total=len(todo))
         measure_networks(todo, log, backend, args.precision, advance=lambda: progress.advance(task))
 
 

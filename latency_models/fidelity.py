@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import write_atomic, write_figure
+from common.errors import InputError
+from common.files import read_json, write_atomic, write_figure
 from common.stats import kendall_tau
+from common.values import is_number
 from latency_models.backends import Backend
 from latency_models.predictor import LatencyPredictor, Measurement, fit
 from latency_models.signature import spec_blocks
@@ -48,13 +50,22 @@ def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     }
 
 
+class MeasurementLogError(InputError):
+    """A measurements.json that is not a log of timings."""
+
+
 class MeasurementLog:
     """End-to-end timings by spec hash, each network's in a list (one per pass), saved after each
     one (so a killed run resumes). A network's latency is the mean of its timings."""
 
     def __init__(self, path: Path, precision: str):
         self.path, self.precision = path, precision
-        saved = json.loads(path.read_text()) if path.exists() else {}
+        saved = read_json(path, MeasurementLogError) if path.exists() else {}
+        if not isinstance(saved, dict) or not all(
+            isinstance(v, list) and all(is_number(x) and x > 0 for x in v) or is_number(v) and v > 0
+            for v in saved.values()
+        ):
+            raise MeasurementLogError(f"{path}: not a log of timings (a JSON object of positive milliseconds)")
         # Logs written before passes existed hold one number per network.
         self.ms: dict[str, list[float]] = {k: v if isinstance(v, list) else [v] for k, v in saved.items()}
 

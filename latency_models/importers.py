@@ -18,7 +18,6 @@ the zoo and `parse_net_config`:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 from common.errors import InputError
+from common.files import read_json, read_text
 from latency_models.signature import Block
 from latency_models.table import LatencyRow, LatencyTable, TableMetadata
 from search_spaces.arch_spec import Conv, Dense, GlobalPool, Layer, MBConv, SpecError
@@ -49,10 +49,7 @@ class ImportFormatError(InputError):
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, ImportFormatError, "YAML")
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
@@ -294,12 +291,7 @@ def import_hwnasbench(path: str | Path, device: str = "pixel3") -> LatencyTable:
     (ImageNet 224 px, CIFAR 32 px) differ in their feature sizes, so one table holds both and
     serves `fbnet` and `fbnet_cifar` alike."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ImportFormatError(f"{path}: not JSON") from None
+    data = read_json(path, ImportFormatError, "an HW-NAS-Bench table")
     if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
         raise ImportFormatError(f"{path}: not an HW-NAS-Bench FBNet table (no 'devices' list)")
     devices = [d for d in data["devices"] if isinstance(data.get(f"{d}_latency"), dict)]

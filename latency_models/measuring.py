@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common.locks import Lock, hold
+from common.progress import progress_bar
 from latency_models.backends import Backend, BlockError, Timing
 from latency_models.signature import Block
 from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
@@ -108,15 +108,7 @@ def pooled(block: Block, timings: Sequence[Timing]) -> LatencyRow:
 def block_progress(console: Console, total: int) -> Iterator[Callable[[Block, str | None], None]]:
     """A progress bar over `total` blocks on `console`; yields the `on_block` callback for
     `measure_into`, which advances it and prints each block that could not be timed."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with progress_bar(console, elapsed=True) as progress:
         task = progress.add_task("measuring", total=total)
 
         def advance(block: Block, error: str | None) -> None:

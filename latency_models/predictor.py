@@ -32,13 +32,15 @@ import optax
 
 from common.errors import InputError
 from common.files import check_document, read_json, write_atomic
+from common.values import all_finite
 from latency_models.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
 from latency_models.signature import Block, spec_blocks
 from latency_models.table import LatencyTable
 from search_spaces.arch_spec import ArchSpec
 
 SCHEMA_VERSION = 1
-KIND = "latency_predictor"
+KIND = "platform-nas/latency-predictor"
+EARLIER_KINDS = ("latency_predictor",)  # predictors written before the kinds were named alike, still read
 HIDDEN = 32
 CORRECTION = 0.7  # the MLP may scale a block by exp(+-0.7), i.e. by at most ~2x
 
@@ -123,7 +125,7 @@ class LatencyPredictor:
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "predictor") -> LatencyPredictor:
-        data = check_document(data, KIND, SCHEMA_VERSION, PredictorError, origin, "a latency predictor")
+        data = check_document(data, KIND, SCHEMA_VERSION, PredictorError, origin, "a latency predictor", EARLIER_KINDS)
         if data.get("basis") != list(BASIS) or len(data.get("descriptor_mean", [])) != DESCRIPTOR_SIZE:
             raise PredictorError(f"{origin}: fitted with other features than this version computes; refit it")
         params = _checked_params(data.get("params"), origin)
@@ -148,7 +150,7 @@ def _checked_array(value: Any, shape: tuple[int, ...], where: str) -> np.ndarray
         raise PredictorError(f"{where}: expected numbers") from None
     if array.shape != shape:
         raise PredictorError(f"{where}: shape {list(array.shape)}, expected {list(shape)}")
-    if not np.all(np.isfinite(array)):
+    if not all_finite(array):
         raise PredictorError(f"{where}: holds a value that is not a finite number")
     return array
 

@@ -3,7 +3,7 @@ whose blocks they cover.
 
 File format (text, one JSON object per line, schema-versioned):
 
-    {"schema_version": 1, "kind": "latency_table", "metadata": {...}}      <- header
+    {"schema_version": 1, "kind": "platform-nas/latency-table", "metadata": {...}}  <- header
     {"key": "...", "block": {...}, "mean_ms": ..., "median_ms": ..., "std_ms": ..., "count": ...}
     ...
 
@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
-from common.files import check_document, write_atomic
+from common.files import check_document, parse_json_lines, read_text, write_atomic
+from common.values import is_number
 from latency_models.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 SCHEMA_VERSION = 1
-KIND = "latency_table"
+KIND = "platform-nas/latency-table"
+EARLIER_KINDS = ("latency_table",)  # tables written before the kinds were named alike, still read
 
 
 class TableError(InputError):
@@ -111,8 +112,8 @@ class LatencyRow:
 
 
 def _latency(value: Any) -> bool:
-    """A timing a table can hold: a finite number >= 0 (JSON lets NaN and Infinity through)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    """A timing a table can hold: a finite number >= 0."""
+    return is_number(value) and value >= 0
 
 
 @dataclass
@@ -162,20 +163,15 @@ class LatencyTable:
 
     @classmethod
     def from_text(cls, text: str, origin: str = "table") -> LatencyTable:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if not lines:
+        records = parse_json_lines(text, TableError, origin).records
+        if not records:
             raise TableError(f"{origin}: empty file, not a latency table")
-        try:
-            header = json.loads(lines[0])
-        except (json.JSONDecodeError, RecursionError, ValueError):
-            raise TableError(f"{origin}: line 1 is not readable JSON; not a latency table") from None
-        header = check_document(header, KIND, SCHEMA_VERSION, TableError, f"{origin} (line 1)", "a latency table")
+        first, rows = records[0][1], records[1:]
+        header = check_document(
+            first, KIND, SCHEMA_VERSION, TableError, f"{origin} (line 1)", "a latency table", EARLIER_KINDS
+        )
         table = cls(TableMetadata.from_dict(header.get("metadata") or {}))
-        for number, line in enumerate(lines[1:], start=2):
-            try:
-                data = json.loads(line)
-            except (json.JSONDecodeError, RecursionError, ValueError):  # malformed, nested too deeply, huge numbers
-                raise TableError(f"{origin}: line {number} is not valid JSON") from None
+        for number, data in rows:
             try:
                 table.add(LatencyRow.from_dict(data))
             except TableError as exc:
@@ -184,14 +180,7 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise TableError(f"cannot read latency table {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise TableError(f"{path}: not a UTF-8 text file, not a latency table") from None
-        return cls.from_text(text, origin=str(path))
+        return cls.from_text(read_text(path, TableError, "JSON lines"), origin=str(path))
 
     # --- combining and querying -----------------------------------------------------------
 

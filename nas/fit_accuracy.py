@@ -21,9 +21,10 @@ import datetime
 import sys
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.console import Console
 
 from common.cli import ArgumentParser, int_at_least, positive_int, run, seed_int
+from common.progress import progress_bar
 from nas.accuracy.estimator import supernet_dimensions
 from nas.accuracy.fitting import Sampling, collect, fit_held_out
 from nas.options import add_calib_images, add_cpu_devices, add_supernet
@@ -49,13 +50,12 @@ def build_parser() -> ArgumentParser:
 
 
 def _evaluate_subnets(run_folder: Run, sampling: Sampling, names: list[str]) -> tuple[list[dict], dict]:
-    columns = (TextColumn("evaluating subnets"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
-    bar = Progress(*columns, TimeRemainingColumn())
-    task = bar.add_task("subnets", total=sampling.subnets, rate="")
+    bar = progress_bar(Console(), status=True)
+    task = bar.add_task("evaluating subnets", total=sampling.subnets, status="")
 
     def progress(done: int, total: int, seconds: float) -> None:
         bar.start()  # on the first report: a run refused before any work shows no bar
-        bar.update(task, completed=done, total=total, rate=f"{seconds:.1f} s/subnet" if seconds else "")
+        bar.update(task, completed=done, total=total, status=f"{seconds:.1f} s/subnet" if seconds else "")
 
     try:
         return collect(run_folder, sampling, names, progress)

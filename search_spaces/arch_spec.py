@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from common.errors import InputError
+from common.files import parse_json, read_json
+from common.values import is_number
 from search_spaces.graph import spec_to_graph
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _check_expansion(layer: Any) -> None:
     value = layer.expansion
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{layer.op}.expansion: expected a number, got {value!r}")
-    if not math.isfinite(value) or value < 1:
+    if not is_number(value) or value < 1:
         raise SpecError(f"{layer.op}.expansion: must be >= 1, got {value}")
     object.__setattr__(layer, "expansion", float(value))
 
@@ -538,27 +539,14 @@ class ArchSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
-        try:
-            data = _parse_json(text)
-        except SpecError as exc:
-            raise SpecError(f"spec: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, SpecError, "spec", "a spec"))
 
     @classmethod
     def load(cls, path: str | Path) -> ArchSpec:
         """The spec in a JSON file: a spec itself, or a document that carries one under "spec"
         beside its "kind" (a search's arch.json, with its predicted latency and estimated
         accuracy, reads as its spec). Any problem is a SpecError naming the file."""
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise SpecError(f"cannot read {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise SpecError(f"{path}: not a UTF-8 text (JSON) file") from None
-        try:
-            data = _parse_json(text)
-        except SpecError as exc:
-            raise SpecError(f"{path}: {exc}") from None
+        data = read_json(path, SpecError, "a spec")
         if isinstance(data, dict) and "kind" in data and isinstance(data.get("spec"), dict):
             data = data["spec"]
         try:
@@ -574,17 +562,6 @@ class ArchSpec:
     def to_graph(self) -> nx.DiGraph:
         """The spec as a networkx graph with each layer's shapes, MACs and params (search_spaces.graph)."""
         return spec_to_graph(self)
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise SpecError("JSON nested too deeply to be a spec") from None
-    except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise SpecError(f"not readable JSON ({exc})") from None
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:

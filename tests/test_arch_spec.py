@@ -188,7 +188,9 @@ def test_new_layer_types_round_trip_through_json(layer):
 
 
 def test_malformed_json_text():
-    with pytest.raises(SpecError, match="not valid JSON"):
+    with pytest.raises(
+        SpecError, match=r"spec: not JSON \(Expecting property name enclosed in double quotes, line 1 column 2\)"
+    ):
         ArchSpec.from_json("{not json")
 
 

@@ -109,7 +109,7 @@ def test_unreadable_spec_file_exits_2(tmp_path, content, fragment):
 def test_truncated_spec_file(tmp_path):
     path = tmp_path / "arch.json"
     path.write_text(get("mnasnet_a1").to_json()[:200])
-    assert_one_line_error(run("search_spaces.spec", "show", str(path)), "not valid JSON")
+    assert_one_line_error(run("search_spaces.spec", "show", str(path)), f"{path}: not JSON (")
 
 
 def test_spec_sample_then_show_round_trips(tmp_path):

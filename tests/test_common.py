@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 
+import numpy as np
 import pytest
 
 from common.cli import ArgumentParser, UserError, float_in, int_at_least, positive_float, run
@@ -92,3 +93,29 @@ def test_read_bounded_refuses_a_file_over_its_bound_or_unreadable(tmp_path):
         read_bounded(path, 1 << 20, InputError)
     with pytest.raises(InputError, match="^cannot read "):
         read_bounded(tmp_path / "missing", 1 << 20, InputError)
+
+
+def test_one_number_check_for_what_files_hold():
+    from common.values import all_finite, is_number
+
+    assert all(is_number(v) for v in (0, -3, 2.5, np.float32(1.5), np.int64(7)))
+    assert not any(is_number(v) for v in (True, np.bool_(True), float("nan"), float("inf"), "1", None, [1]))
+    assert all_finite([[1.0, 2.0], [3.0, 4.0]]) and all_finite(5)
+    assert not all_finite([1.0, float("nan")]) and not all_finite(np.array([[1.0], [-np.inf]]))
+
+
+def test_json_lines_name_the_bad_line_and_drop_only_a_torn_last_one(tmp_path):
+    from common.files import parse_json_lines, read_json_lines
+
+    text = '{"a": 1}\n\n[2]\n{"b": '
+    lines = parse_json_lines(text, InputError, "f.jsonl", torn_last_line=True)
+    assert lines.records == [(1, {"a": 1}), (3, [2])]
+    assert lines.torn == (4, "not JSON (Expecting value, line 1 column 7)")
+    with pytest.raises(InputError, match=r"^f.jsonl: line 4: not JSON \(Expecting value, line 1 column 7\)$"):
+        parse_json_lines(text, InputError, "f.jsonl")
+    with pytest.raises(InputError, match=r"^f.jsonl: line 1: not JSON"):  # a bad line before the last is never torn
+        parse_json_lines('{"a": \n{"b": 2}\n', InputError, "f.jsonl", torn_last_line=True)
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\xff\xfe{}\n")
+    with pytest.raises(InputError, match=r"bad.jsonl: not a UTF-8 text \(JSON lines\) file"):
+        read_json_lines(path, InputError)

@@ -163,7 +163,10 @@ def test_save_load_round_trip(tmp_path, fitted):
     loaded = LatencyPredictor.load(path)
     spec = get("mnasnet_a1")
     assert loaded.spec_ms(spec) == pytest.approx(fitted.spec_ms(spec), rel=1e-9)
-    assert json.loads(path.read_text())["kind"] == "latency_predictor"  # JSON, not pickle
+    assert json.loads(path.read_text())["kind"] == "platform-nas/latency-predictor"  # JSON, not pickle
+    earlier = path.read_text().replace('"platform-nas/latency-predictor"', '"latency_predictor"', 1)
+    path.write_text(earlier)
+    assert LatencyPredictor.load(path).spec_ms(spec) == loaded.spec_ms(spec)  # an earlier version's still reads
 
 
 def test_bad_predictor_files(tmp_path, fitted):

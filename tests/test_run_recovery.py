@@ -107,7 +107,7 @@ def test_corrupt_metrics_line_in_the_middle_is_an_error(trained_tiny, tmp_path):
     lines = metrics.read_text().splitlines(keepends=True)
     lines[2] = '{"step": 3, "lo\n'
     metrics.write_text("".join(lines))
-    with pytest.raises(RunError, match=f"{metrics}: line 3 is not a metrics record"):
+    with pytest.raises(RunError, match=f"{metrics}: line 3: not JSON \\(Unterminated string"):
         Run.open(out).metrics()
 
 

@@ -51,8 +51,10 @@ def test_save_load_round_trip(tmp_path):
     loaded = LatencyTable.load(path)
     assert loaded.metadata == table.metadata and loaded.rows == table.rows
     header = json.loads(path.read_text().splitlines()[0])
-    assert header["schema_version"] == 1 and header["kind"] == "latency_table"
+    assert header["schema_version"] == 1 and header["kind"] == "platform-nas/latency-table"
     assert list(tmp_path.iterdir()) == [path]  # the temporary file was renamed, not left behind
+    earlier = path.read_text().replace('"platform-nas/latency-table"', '"latency_table"', 1)
+    assert LatencyTable.from_text(earlier).rows == table.rows  # a table of an earlier version still reads
 
 
 def test_spec_latency_is_the_sum_and_names_a_missing_block():
@@ -86,13 +88,13 @@ def test_merge_rules():
     "text, message",
     [
         ("", "empty file"),
-        ("not json\n", "line 1 is not readable JSON"),
+        ("not json\n", r"line 1: not JSON \(Expecting value, line 1 column 1\)"),
         ('{"kind": "something"}\n', "not a latency table"),
         ('{"kind": "latency_table", "schema_version": 7, "metadata": {"device": "x"}}\n', "schema_version 7"),
         ('{"kind": "latency_table", "schema_version": 1, "metadata": {}}\n', "metadata.device: missing"),
         (
             '{"kind": "latency_table", "schema_version": 1, "metadata": {"device": "x"}}\n{"key": \n',
-            "line 2 is not valid JSON",
+            r"line 2: not JSON \(Expecting value, line 1 column 9\)",
         ),
     ],
 )
@@ -139,8 +141,8 @@ def _row(**changes):
         (_row(std_ms="wide"), "std_ms must be a finite non-negative number"),
         (_row(count=-3), "count must be a non-negative integer"),
         ("[1, 2]", "line 2: row: expected a JSON object, got list"),
-        ("[" * 100_000 + "]" * 100_000, "line 2 is not valid JSON"),
-        ('{"mean_ms": ' + "9" * 5000 + "}", "line 2 is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "line 2: JSON nested too deeply"),
+        ('{"mean_ms": ' + "9" * 5000 + "}", r"line 2: not readable JSON \(Exceeds the limit"),
     ],
 )
 def test_rows_with_values_no_timing_has_are_refused_naming_the_line(line, message):
@@ -153,7 +155,7 @@ def test_rows_with_values_no_timing_has_are_refused_naming_the_line(line, messag
 def test_a_table_that_is_not_utf8_is_refused(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"\xff\xfe" + HEADER.encode())
-    with pytest.raises(TableError, match="not a UTF-8 text file"):
+    with pytest.raises(TableError, match=r"not a UTF-8 text \(JSON lines\) file"):
         LatencyTable.load(path)
 
 

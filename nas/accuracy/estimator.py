@@ -18,7 +18,6 @@ call and should not pay a compile). Saved as JSON with its provenance, never pic
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import optax
 from common.errors import InputError
 from common.files import check_document, read_json, write_atomic
 from common.stats import kendall_tau
+from common.values import all_finite, is_number
 from nas.accuracy.scope import Scope
 from search_spaces.space import ChoiceSpace
 
@@ -206,11 +206,11 @@ def _check_network(weights: list[tuple[np.ndarray, np.ndarray]], mean: float, or
             raise EstimatorError(
                 f"{where}.w: takes {w.shape[0]} inputs, the layer before gives {weights[i - 1][0].shape[1]}"
             )
-        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        if not (all_finite(w) and all_finite(b)):
             raise EstimatorError(f"{where}: holds a value that is not a finite number")
     if weights[-1][0].shape[1] != 1:
         raise EstimatorError(f"{origin}: layers[{len(weights) - 1}]: the last layer must give one output (the top-1)")
-    if not (math.isfinite(mean) and 0 <= mean <= 1):
+    if not (is_number(mean) and 0 <= mean <= 1):
         raise EstimatorError(f"{origin}: mean: must be a top-1 fraction in [0, 1], got {mean}")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
-from common.files import write_atomic
+from common.files import read_json_lines, write_atomic
 from nas.accuracy.estimator import AccuracyPredictor, fit, proxy_scope, rank_metrics
 from nas.training.evaluation import open_evaluator
 from nas.training.run import Run
@@ -59,23 +59,13 @@ def read_rows(path: Path, header: dict) -> list[dict]:
     """Rows already evaluated. A last line cut short by a kill is dropped (and rewritten later)."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
-    try:
-        stored = json.loads(lines[0]) if lines else None
-    except json.JSONDecodeError:
-        stored = None
+    lines = read_json_lines(path, SamplesError, torn_last_line=True).records
+    stored = lines[0][1] if lines else None
     if stored != header:
         raise SamplesError(
             f"{path} was made with other settings ({stored}); use them again, or move the file away to start over"
         )
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number != len(lines):
-                raise SamplesError(f"{path}: line {number} is not JSON") from None
-    return rows
+    return [row for _, row in lines[1:]]
 
 
 def collect(

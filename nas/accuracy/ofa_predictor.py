@@ -19,13 +19,13 @@ input columns are dropped, which leaves every score at 160..224 unchanged.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.files import read_json
 from nas.accuracy.estimator import AccuracyPredictor, EstimatorError
 from nas.accuracy.scope import Mapping, Scope
 from nas.accuracy.torch_legacy import read_state_dict
@@ -120,8 +120,8 @@ def read_specialised(folder: str | Path) -> list[Specialised]:
     nets = []
     try:
         for path in sorted(Path(folder).iterdir()):
-            config = json.loads((path / "net.config").read_text())
-            image_size = int(json.loads((path / "run.config").read_text())["image_size"])
+            config = read_json(path / "net.config", EstimatorError, "a network config")
+            image_size = int(read_json(path / "run.config", EstimatorError, "a run config")["image_size"])
             if config.get("name") != "MobileNetV3" or config["first_conv"]["out_channels"] != 24:
                 continue  # another supernet (width 1.0, ProxylessNAS)
             if image_size not in SCORED_RESOLUTIONS or not path.name.endswith("_finetune-75"):

@@ -12,11 +12,11 @@ the mapping was measured to have.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from common.errors import InputError
+from common.values import is_number
 
 FORMS = ("deployed", "proxy")
 # bounds a real image classifier lies within; a file outside them is damaged, not ambitious
@@ -43,7 +43,7 @@ class Mapping:
 
     def __post_init__(self) -> None:
         numbers = (self.slope, self.intercept, self.loo_rmse_points, self.loo_max_points, *self.raw_range)
-        if not all(math.isfinite(x) for x in numbers) or self.loo_rmse_points < 0 or len(self.raw_range) != 2:
+        if not all(is_number(x) for x in numbers) or self.loo_rmse_points < 0 or len(self.raw_range) != 2:
             raise InputError("mapping: slope, intercept, errors and raw_range must be finite (errors >= 0)")
         if self.raw_range[0] > self.raw_range[1]:
             raise InputError(f"mapping: raw_range {list(self.raw_range)} is not low..high")

@@ -25,7 +25,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from common.errors import InputError
-from common.files import check_new_folder
+from common.files import check_document, check_new_folder, read_json
 from nas.export.extract import Extracted
 from nas.supernet.model import SpecNet
 from nas.training.data import Normalizer
@@ -71,13 +71,11 @@ def save(extracted: Extracted, out: str | os.PathLike) -> None:
 
 def load(folder: str | os.PathLike) -> tuple[SpecNet, ArchSpec, Normalizer]:
     folder = Path(folder).absolute()
-    try:
-        meta = json.loads((folder / "export.json").read_text())
-        spec = ArchSpec.from_json((folder / "spec.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise FlaxExportError(f"{folder}: not a Flax export ({exc})") from None
-    if meta.get("kind") != KIND:
-        raise FlaxExportError(f"{folder}/export.json: not a Flax export (kind {meta.get('kind')!r})")
+    meta = check_document(
+        read_json(folder / "export.json", FlaxExportError), KIND, 1, FlaxExportError, str(folder / "export.json"),
+        "a Flax export",
+    )  # fmt: skip
+    spec = ArchSpec.load(folder / "spec.json")
     model = SpecNet(spec, eps=meta["bn_eps"])
     state = nnx.state(model)
     target = jax.tree.map(np.asarray, nnx.to_pure_dict(state))

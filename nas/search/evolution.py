@@ -11,13 +11,13 @@ seed gives the same search.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from common.values import all_finite
 from search_spaces.space import Choices, ChoiceSpace
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
@@ -134,7 +134,7 @@ class Strategy:
 
 def _finite(values: Any, what: str) -> list[float]:
     out = [float(x) for x in values]
-    if not all(math.isfinite(x) for x in out):
+    if not all_finite(out):
         raise ValueError(f"{what}: scores must be finite numbers")
     return out
 
@@ -313,7 +313,7 @@ class NSGA2(Strategy):
     def load_state(self, state: dict) -> None:
         super().load_state(state)
         self.values = np.asarray(state["values"], dtype=float).reshape(len(self.members), len(self.objectives))
-        if not np.all(np.isfinite(self.values)):
+        if not all_finite(self.values):
             raise ValueError("values: must be finite numbers")
 
 

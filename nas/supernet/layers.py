@@ -24,6 +24,7 @@ class Mode(NamedTuple):
 
 
 TRAIN = Mode()
+BN_EPS = 1e-5  # batch norm's epsilon, of the supernet and of every network built from it
 
 
 class BatchNorm(nnx.Module):

@@ -13,10 +13,8 @@ import numpy as np
 from flax import nnx
 
 from nas.supernet import ops
-from nas.supernet.layers import TRAIN, BatchNorm, Mode, he_param, init_squeeze_excite, small_param, zeros
+from nas.supernet.layers import BN_EPS, TRAIN, BatchNorm, Mode, he_param, init_squeeze_excite, small_param, zeros
 from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv
-
-BN_EPS = 1e-5
 
 
 class ConvLayer(nnx.Module):

@@ -36,11 +36,20 @@ from flax import nnx
 from jax import lax
 
 from nas.supernet import ops
-from nas.supernet.layers import TRAIN, BatchNorm, Mode, eye, he_param, init_squeeze_excite, mask, small_param, zeros
+from nas.supernet.layers import (
+    BN_EPS,
+    TRAIN,
+    BatchNorm,
+    Mode,
+    eye,
+    he_param,
+    init_squeeze_excite,
+    mask,
+    small_param,
+    zeros,
+)
 from search_spaces import ArchSpec, MBConv, get_space
 from search_spaces.space import Choices, ChoiceSpace
-
-BN_EPS = 1e-5
 
 
 @dataclass(frozen=True)

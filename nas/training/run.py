@@ -24,8 +24,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from common.errors import InputError
-from common.files import write_atomic
+from common.files import parse_json, read_json_lines, read_text, write_atomic
 from common.locks import Lock, hold
+from common.values import is_number
 from nas.supernet.supernet import Layout, Supernet, SupernetConfig
 from nas.training.data import Normalizer
 from nas.training.step import OptimConfig, split
@@ -91,8 +92,8 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> RunConfig:
+        raw = parse_json(text, RunError, where)
         try:
-            raw = json.loads(text)
             if raw.get("schema_version") != SCHEMA_VERSION:
                 raise RunError(
                     f"{where}: schema_version {raw.get('schema_version')!r}, this program reads {SCHEMA_VERSION}"
@@ -104,7 +105,7 @@ class RunConfig:
                 data=raw["data"],
                 normalizer=Normalizer(tuple(normalizer["mean"]), tuple(normalizer["std"])),
             )
-        except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:  # JSON errors are ValueErrors
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise RunError(f"{where}: not a supernet run config ({type(exc).__name__}: {exc})") from None
         problem = _config_problem(config)
         if problem:
@@ -117,7 +118,7 @@ def _config_problem(config: RunConfig) -> str | None:
     one, made every image infinite and a trained supernet evaluate at chance."""
     mean, std = config.normalizer.mean, config.normalizer.std
     numbers = [*mean, *std]
-    if not mean or len(mean) != len(std) or not all(_number(x) for x in numbers):
+    if not mean or len(mean) != len(std) or not all(is_number(x) for x in numbers):
         return "normalizer: mean and std must be equally long lists of finite numbers"
     if min(std) <= 0:
         return f"normalizer.std: must be positive, got {min(std)}"
@@ -138,13 +139,9 @@ def _config_problem(config: RunConfig) -> str | None:
         ("label_smoothing", 0, 1),
     ):
         value = getattr(train, name)
-        if not (_number(value) and low <= value < high):
+        if not (is_number(value) and low <= value < high):
             return f"train.{name}: must be a number in [{low}, {high}), got {value!r}"
     return None
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def hold_run(path: str | os.PathLike) -> Lock:
@@ -183,13 +180,7 @@ class Run:
         config_path = path / CONFIG
         if not config_path.is_file():
             raise RunError(f"{path}: not a supernet run (no {CONFIG}; train one with python -m nas.train)")
-        try:
-            text = config_path.read_text()
-        except OSError as exc:
-            raise RunError(f"cannot read {config_path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise RunError(f"{config_path}: not a UTF-8 text (JSON) file") from None
-        return cls(path, RunConfig.from_json(text, str(config_path)))
+        return cls(path, RunConfig.from_json(read_text(config_path, RunError), str(config_path)))
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -279,24 +270,14 @@ class Run:
         path = self.path / METRICS
         if not path.exists():
             return []
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise RunError(f"cannot read {path}: {exc.strerror}") from None
-        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-        records = []
-        for index, (number, line) in enumerate(lines):
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                if index == len(lines) - 1:
-                    print(f"{path}: line {number} is torn ({_reason(exc)}): ignored", file=sys.stderr)
-                    break
-                raise RunError(f"{path}: line {number} is not a metrics record ({_reason(exc)})") from None
-            records.append(record)
-        return records
+        lines = read_json_lines(path, RunError, torn_last_line=True)
+        if lines.torn is not None:
+            number, reason = lines.torn
+            print(f"{path}: line {number} is torn ({reason}): ignored", file=sys.stderr)
+        for number, record in lines.records:
+            if not isinstance(record, dict):
+                raise RunError(f"{path}: line {number} is not a metrics record (a JSON {type(record).__name__})")
+        return [record for _, record in lines.records]
 
     def truncate_metrics(self, step: int) -> None:
         """Drop the records of steps after `step` (a resumed run repeats them, and the log then

@@ -9,8 +9,8 @@ import time
 import jax
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from common.progress import progress_bar
 from nas.supernet.supernet import Layout, Subnet, Supernet, stack_subnets
 from nas.training.data import Batches, Dataset
 from nas.training.evaluation import Evaluator, calibration_images, eval_batch
@@ -95,15 +95,8 @@ class Trainer:
             f"{t.batch_size} on {self.mesh.size} {jax.devices()[0].platform} device(s), sandwich of "
             f"{2 + t.random_subnets}" + (f", resuming at step {start}" if start else "")
         )
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=False, disable=not self.primary) as progress:
-            task = progress.add_task("train", total=self.total_steps, completed=start, status="compiling")
+        with progress_bar(self.console, status=True, disable=not self.primary) as progress:
+            task = progress.add_task("[bold]train", total=self.total_steps, completed=start, status="compiling")
             mark, mark_step = time.perf_counter(), start
             for step in range(start, self.total_steps):
                 images, labels = shard_batch(self.mesh, *self.batches.batch(step))
