@@ -90,5 +90,6 @@ def _nothing_to_fold(layer: GlobalPool | Identity, module: nnx.Module) -> dict[s
     return {}
 
 
+# A type the plain model has no module for has nothing to fold.
 for _op, _reason in SPEC_NET_LAYERS.refusals.items():
     FOLDING.refuse(_op, f"the plain model has no module for it ({_reason})")
