@@ -11,25 +11,14 @@ Two views of a block:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from latency_models.signature import Block
-from search_spaces.arch_spec import (
-    ACTIVATIONS,
-    Conv,
-    Dense,
-    DWSeparable,
-    FusedMBConv,
-    GlobalPool,
-    Identity,
-    MBConv,
-    Norm,
-    Pool,
-    ResBlock,
-    layer_output_shape,
-)
-from search_spaces.graph import layer_cost
+from search_spaces.arch_spec import ACTIVATIONS, FusedMBConv, MBConv, ResBlock, layer_output_shape
+from search_spaces.graph import Cost, Shape, layer_cost
+from search_spaces.layer_registry import LayerRegistry
 
 OPS = ("conv", "dwsep", "mbconv", "fused_mbconv", "resblock", "pool", "global_pool", "norm", "identity", "dense")
 BASIS = (
@@ -100,72 +89,120 @@ def _depthwise(kernel: int, stride: int, in_shape: tuple[int, int, int], precisi
     return "depthwise_macs_k5" if kernel <= 5 else "depthwise_macs_k7"
 
 
+# Each layer type's work terms: (block, output shape, MACs and params, 1.0 when the activation
+# is not fused, the terms to fill) -> None. Weight bytes are filled for every type before.
+WORK_TERMS: LayerRegistry[Callable[[Block, Shape, Cost, float, dict[str, float]], None]] = LayerRegistry(
+    "the latency predictor's work terms", __name__
+)
+
+
 def _work(block: Block) -> dict[str, float]:
-    layer, (h, w, c) = block.layer, block.in_shape
-    ho, wo, co = layer_output_shape(layer, block.in_shape)
+    out_shape = layer_output_shape(block.layer, block.in_shape)
     out = dict.fromkeys(BASIS, 0.0)
-    size_in, size_out = h * w * c, ho * wo * co
-    cost = layer_cost(layer, block.in_shape, (ho, wo, co))
+    cost = layer_cost(block.layer, block.in_shape, out_shape)
     out["weight_mbytes"] = cost.params * 4 / 1e6
-    unfused = 1.0 if getattr(layer, "activation", "none") in ("hswish", "swish") else 0.0
-    if isinstance(layer, Conv):
-        kind = _conv_kind(layer.kernel, layer.groups, layer.stride, block.in_shape, block.precision)
-        out[kind] = cost.macs / 1e6
-        if kind == "grouped_macs":
-            groups = layer.groups
-            overhead = _grouped_overhead(ho * wo, layer.kernel, groups, c // groups, co // groups, block.precision)
-            out["grouped_overhead_macs"] = overhead / 1e6
-        out["ops"] = 1 + unfused
-        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
-        out["elementwise_m"] = unfused * size_out / 1e6
-    elif isinstance(layer, DWSeparable):
-        out[_depthwise(layer.kernel, layer.stride, block.in_shape, block.precision)] = (
-            ho * wo * layer.kernel**2 * c / 1e6
-        )
-        out["dense_macs"] = ho * wo * c * co / 1e6
-        out["ops"] = 2 * (1 + unfused)
-        out["act_mbytes"] = (size_in + 3 * ho * wo * c + size_out) * 4 / 1e6
-        out["elementwise_m"] = unfused * (ho * wo * c + size_out) / 1e6
-    elif isinstance(layer, MBConv):
-        mid_in, mid_out = h * w * layer.mid_ch, ho * wo * layer.mid_ch
-        depthwise = mid_out * layer.kernel**2 / 1e6
-        out[_depthwise(layer.kernel, layer.stride, (h, w, layer.mid_ch), block.precision)] = depthwise
-        out["dense_macs"] = (cost.macs / 1e6) - depthwise
-        ops, moved, elementwise = 2, size_in + mid_out + mid_out + size_out, 0.0
-        if layer.expand_conv:
-            ops += 1 + unfused
-            moved += size_in + 2 * mid_in
-            elementwise += unfused * mid_in
-        ops += unfused
-        elementwise += unfused * mid_out
-        _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
-    elif isinstance(layer, FusedMBConv):
-        mid_out = (h * w if layer.project_stride else ho * wo) * layer.mid_ch
-        spatial = mid_out * layer.kernel**2 * c / 1e6
-        out["spatial_macs"] = spatial
-        out["dense_macs"] = cost.macs / 1e6 - spatial
-        ops, moved, elementwise = 2 + unfused, size_in + 3 * mid_out + size_out, unfused * mid_out
-        _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
-    elif isinstance(layer, ResBlock):
-        _residual_work(layer, block.in_shape, (ho, wo, co), unfused, block.precision, out)
-    elif isinstance(layer, Norm):
-        # A per-channel multiply and add (the activation fused into the add, or one op more).
-        out["ops"] = 2 + unfused
-        out["act_mbytes"] = 3 * size_in * 4 / 1e6
-        out["elementwise_m"] = (2 + unfused) * size_in / 1e6
-    elif isinstance(layer, (Pool, GlobalPool)):
-        out["ops"] = 1
-        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
-        out["elementwise_m"] = size_in * (layer.kernel**2 / layer.stride**2 if isinstance(layer, Pool) else 1) / 1e6
-    elif isinstance(layer, Identity):
-        # Priced as a copy: measured tables time a skip as one (HW-NAS-Bench's Skip op).
-        out["ops"] = 1
-        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
-    elif isinstance(layer, Dense):
-        out["dense_macs"] = cost.macs / 1e6
-        out["ops"] = 2 + unfused  # reshape + fully connected
-        out["act_mbytes"] = (size_in + size_out) * 4 / 1e6
+    unfused = 1.0 if getattr(block.layer, "activation", "none") in ("hswish", "swish") else 0.0
+    WORK_TERMS.handler(block.layer)(block, out_shape, cost, unfused, out)
     return out
+
+
+@WORK_TERMS.register("conv")
+def _conv_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    layer, (h, w, c), (ho, wo, co) = block.layer, block.in_shape, out_shape
+    kind = _conv_kind(layer.kernel, layer.groups, layer.stride, block.in_shape, block.precision)
+    out[kind] = cost.macs / 1e6
+    if kind == "grouped_macs":
+        groups = layer.groups
+        overhead = _grouped_overhead(ho * wo, layer.kernel, groups, c // groups, co // groups, block.precision)
+        out["grouped_overhead_macs"] = overhead / 1e6
+    out["ops"] = 1 + unfused
+    out["act_mbytes"] = (h * w * c + ho * wo * co) * 4 / 1e6
+    out["elementwise_m"] = unfused * ho * wo * co / 1e6
+
+
+@WORK_TERMS.register("dwsep")
+def _dwsep_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    layer, (h, w, c), (ho, wo, co) = block.layer, block.in_shape, out_shape
+    out[_depthwise(layer.kernel, layer.stride, block.in_shape, block.precision)] = ho * wo * layer.kernel**2 * c / 1e6
+    out["dense_macs"] = ho * wo * c * co / 1e6
+    out["ops"] = 2 * (1 + unfused)
+    out["act_mbytes"] = (h * w * c + 3 * ho * wo * c + ho * wo * co) * 4 / 1e6
+    out["elementwise_m"] = unfused * (ho * wo * c + ho * wo * co) / 1e6
+
+
+@WORK_TERMS.register("mbconv")
+def _mbconv_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    layer, (h, w, c), (ho, wo, co) = block.layer, block.in_shape, out_shape
+    size_in, size_out = h * w * c, ho * wo * co
+    mid_in, mid_out = h * w * layer.mid_ch, ho * wo * layer.mid_ch
+    depthwise = mid_out * layer.kernel**2 / 1e6
+    out[_depthwise(layer.kernel, layer.stride, (h, w, layer.mid_ch), block.precision)] = depthwise
+    out["dense_macs"] = (cost.macs / 1e6) - depthwise
+    ops, moved, elementwise = 2, size_in + mid_out + mid_out + size_out, 0.0
+    if layer.expand_conv:
+        ops += 1 + unfused
+        moved += size_in + 2 * mid_in
+        elementwise += unfused * mid_in
+    ops += unfused
+    elementwise += unfused * mid_out
+    _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
+
+
+@WORK_TERMS.register("fused_mbconv")
+def _fused_mbconv_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    layer, (h, w, c), (ho, wo, co) = block.layer, block.in_shape, out_shape
+    size_in, size_out = h * w * c, ho * wo * co
+    mid_out = (h * w if layer.project_stride else ho * wo) * layer.mid_ch
+    spatial = mid_out * layer.kernel**2 * c / 1e6
+    out["spatial_macs"] = spatial
+    out["dense_macs"] = cost.macs / 1e6 - spatial
+    ops, moved, elementwise = 2 + unfused, size_in + 3 * mid_out + size_out, unfused * mid_out
+    _gate_and_shortcut(layer, mid_out, size_out, ops, moved, elementwise, out)
+
+
+@WORK_TERMS.register("norm")
+def _norm_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    # A per-channel multiply and add (the activation fused into the add, or one op more).
+    h, w, c = block.in_shape
+    out["ops"] = 2 + unfused
+    out["act_mbytes"] = 3 * h * w * c * 4 / 1e6
+    out["elementwise_m"] = (2 + unfused) * h * w * c / 1e6
+
+
+@WORK_TERMS.register("pool")
+def _pool_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    layer = block.layer
+    _pooling_work(block.in_shape, out_shape, layer.kernel**2 / layer.stride**2, out)
+
+
+@WORK_TERMS.register("global_pool")
+def _global_pool_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    _pooling_work(block.in_shape, out_shape, 1, out)
+
+
+def _pooling_work(in_shape: Shape, out_shape: Shape, reads_per_input: float, out: dict[str, float]) -> None:
+    """One op; each input element read `reads_per_input` times (a window's overlap)."""
+    (h, w, c), (ho, wo, co) = in_shape, out_shape
+    size_in = h * w * c
+    out["ops"] = 1
+    out["act_mbytes"] = (size_in + ho * wo * co) * 4 / 1e6
+    out["elementwise_m"] = size_in * reads_per_input / 1e6
+
+
+@WORK_TERMS.register("identity")
+def _identity_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    # Priced as a copy: measured tables time a skip as one (HW-NAS-Bench's Skip op).
+    (h, w, c), (ho, wo, co) = block.in_shape, out_shape
+    out["ops"] = 1
+    out["act_mbytes"] = (h * w * c + ho * wo * co) * 4 / 1e6
+
+
+@WORK_TERMS.register("dense")
+def _dense_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
+    (h, w, c), (ho, wo, co) = block.in_shape, out_shape
+    out["dense_macs"] = cost.macs / 1e6
+    out["ops"] = 2 + unfused  # reshape + fully connected
+    out["act_mbytes"] = (h * w * c + ho * wo * co) * 4 / 1e6
 
 
 def _gate_and_shortcut(
@@ -197,16 +234,11 @@ def _conv_kind(kernel: int, groups: int, stride: int, in_shape: tuple[int, int, 
     return _depthwise(kernel, stride, in_shape, precision) if groups == in_shape[2] else "grouped_macs"
 
 
-def _residual_work(
-    layer: ResBlock,
-    in_shape: tuple[int, int, int],
-    out_shape: tuple[int, int, int],
-    unfused: float,
-    precision: str,
-    out: dict,
-) -> None:
+@WORK_TERMS.register("resblock")
+def _residual_work(block: Block, out_shape: Shape, cost: Cost, unfused: float, out: dict[str, float]) -> None:
     """The work of a residual block, conv by conv (see ResBlock for the order)."""
-    (h, w, c), (ho, wo, co) = in_shape, out_shape
+    layer, precision = block.layer, block.precision
+    (h, w, c), (ho, wo, co) = block.in_shape, out_shape
     mid = layer.mid_ch
     convs = []  # (input elements, output elements, MACs, kind) of each conv
     if layer.bottleneck:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,7 @@ from common.errors import InputError
 from common.files import parse_json, read_json
 from common.values import is_number
 from search_spaces.graph import spec_to_graph
+from search_spaces.layer_registry import LayerRegistry
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -400,14 +402,33 @@ class LayerShape:
     out_shape: tuple[int, int, int]
 
 
+# Each layer type's output shape: (layer, NHWC input shape without the batch) -> output shape.
+OUTPUT_SHAPES: LayerRegistry[Callable[[Layer, tuple[int, int, int]], tuple[int, int, int]]] = LayerRegistry(
+    "the output shape", __name__
+)
+
+
 def layer_output_shape(layer: Layer, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return OUTPUT_SHAPES.handler(layer)(layer, in_shape)
+
+
+@OUTPUT_SHAPES.register("conv", "dwsep", "mbconv", "fused_mbconv", "resblock", "pool")
+def _strided_shape(
+    layer: Conv | DWSeparable | MBConv | FusedMBConv | ResBlock | Pool, in_shape: tuple[int, int, int]
+) -> tuple[int, int, int]:
     h, w, _ = in_shape
-    if isinstance(layer, (GlobalPool, Dense)):
-        return (1, 1, layer.out_ch)
-    if isinstance(layer, (Identity, Norm)):
-        return in_shape
     stride = layer.stride
     return (-(-h // stride), -(-w // stride), layer.out_ch)
+
+
+@OUTPUT_SHAPES.register("global_pool", "dense")
+def _pooled_shape(layer: GlobalPool | Dense, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (1, 1, layer.out_ch)
+
+
+@OUTPUT_SHAPES.register("identity", "norm")
+def _same_shape(layer: Identity | Norm, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return in_shape
 
 
 @dataclass(frozen=True)

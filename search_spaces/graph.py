@@ -10,20 +10,38 @@ of convolutions and fully connected layers only (not BN, activations, pooling, t
 channel-wise product or residual adds); parameters count weights, biases and the trainable
 BN scale and offset (2 per channel), not BN running statistics.
 
-Layers are told apart by their `op` name (an ArchSpec holds only the layer classes of
-search_spaces.arch_spec, one op each), so this module needs arch_spec only for type hints and
-arch_spec can import it for `ArchSpec.to_graph`.
+Layer types are told apart by their `op` name (`LAYER_COSTS`, a per-layer-type registry), so
+this module needs arch_spec only for type hints and arch_spec can import it for
+`ArchSpec.to_graph`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from search_spaces.layer_registry import LayerRegistry
+
 if TYPE_CHECKING:
-    from search_spaces.arch_spec import ArchSpec, Layer
+    from search_spaces.arch_spec import (
+        ArchSpec,
+        Conv,
+        Dense,
+        DWSeparable,
+        FusedMBConv,
+        GlobalPool,
+        Identity,
+        Layer,
+        MBConv,
+        Norm,
+        Pool,
+        ResBlock,
+    )
+
+Shape = tuple[int, int, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,54 +64,92 @@ def _se(channels: int, squeeze: int) -> Cost:
     return reduce + _conv(1, 1, squeeze, channels, 1, bn=False, bias=True)
 
 
-def layer_cost(layer: Layer, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]) -> Cost:
-    h, w, _ = in_shape
+# Each layer type's MACs and parameters: (layer, in_shape, out_shape) -> Cost.
+LAYER_COSTS: LayerRegistry[Callable[[Layer, Shape, Shape], Cost]] = LayerRegistry("MACs and params", __name__)
+
+
+def layer_cost(layer: Layer, in_shape: Shape, out_shape: Shape) -> Cost:
+    return LAYER_COSTS.handler(layer)(layer, in_shape, out_shape)
+
+
+@LAYER_COSTS.register("conv")
+def _conv_layer_cost(layer: Conv, in_shape: Shape, out_shape: Shape) -> Cost:
     ho, wo, _ = out_shape
-    op = getattr(layer, "op", None)
-    if op == "conv":
-        return _conv(ho, wo, layer.in_ch, layer.out_ch, layer.kernel, layer.groups, layer.batch_norm, layer.bias)
-    if op == "dwsep":
-        depthwise = _conv(ho, wo, layer.in_ch, layer.in_ch, layer.kernel, groups=layer.in_ch)
-        return depthwise + _conv(ho, wo, layer.in_ch, layer.out_ch, 1)
-    if op == "mbconv":
-        cost = Cost(0, 0)
-        if layer.expand_conv:
-            cost += _conv(h, w, layer.in_ch, layer.mid_ch, 1, layer.groups)
-        cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, layer.kernel, groups=layer.mid_ch)
-        if layer.se_ch:
-            cost += _se(layer.mid_ch, layer.se_ch)
-        return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
-    if op == "fused_mbconv":
-        mh, mw = (h, w) if layer.project_stride else (ho, wo)
-        cost = _conv(mh, mw, layer.in_ch, layer.mid_ch, layer.kernel)
-        if layer.se_ch:
-            cost += _se(layer.mid_ch, layer.se_ch)
-        return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1)
-    if op == "resblock":
-        # Post-activation: a batch norm after every conv. Pre-activation: one before every conv
-        # instead, which the input's (in_ch wide) and the mid_ch-wide ones after each inner conv
-        # are; the last conv and the projection then have none.
-        k, post = layer.kernel, not layer.preact
-        if layer.bottleneck:
-            cost = _conv(h, w, layer.in_ch, layer.mid_ch, 1)
-            cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, k, layer.groups)
-            cost += _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, bn=post)
-        else:
-            cost = _conv(ho, wo, layer.in_ch, layer.mid_ch, k) + _conv(ho, wo, layer.mid_ch, layer.out_ch, k, bn=post)
-        if layer.se_ch:
-            cost += _se(layer.se_width, layer.se_ch)
-        if layer.projects:
-            cost += _conv(ho, wo, layer.in_ch, layer.out_ch, 1, bn=post)
-        if layer.preact:
-            cost += Cost(0, 2 * layer.in_ch)
-        return cost
-    if op == "norm":
-        return Cost(0, 2 * layer.channels)
-    if op == "dense":
-        return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
-    if op in ("pool", "global_pool", "identity"):
-        return Cost(0, 0)
-    raise TypeError(f"no cost model for {type(layer).__name__}")
+    return _conv(ho, wo, layer.in_ch, layer.out_ch, layer.kernel, layer.groups, layer.batch_norm, layer.bias)
+
+
+@LAYER_COSTS.register("dwsep")
+def _dwsep_cost(layer: DWSeparable, in_shape: Shape, out_shape: Shape) -> Cost:
+    ho, wo, _ = out_shape
+    depthwise = _conv(ho, wo, layer.in_ch, layer.in_ch, layer.kernel, groups=layer.in_ch)
+    return depthwise + _conv(ho, wo, layer.in_ch, layer.out_ch, 1)
+
+
+@LAYER_COSTS.register("mbconv")
+def _mbconv_cost(layer: MBConv, in_shape: Shape, out_shape: Shape) -> Cost:
+    (h, w, _), (ho, wo, _) = in_shape, out_shape
+    cost = Cost(0, 0)
+    if layer.expand_conv:
+        cost += _conv(h, w, layer.in_ch, layer.mid_ch, 1, layer.groups)
+    cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, layer.kernel, groups=layer.mid_ch)
+    if layer.se_ch:
+        cost += _se(layer.mid_ch, layer.se_ch)
+    return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, layer.groups)
+
+
+@LAYER_COSTS.register("fused_mbconv")
+def _fused_mbconv_cost(layer: FusedMBConv, in_shape: Shape, out_shape: Shape) -> Cost:
+    (h, w, _), (ho, wo, _) = in_shape, out_shape
+    mh, mw = (h, w) if layer.project_stride else (ho, wo)
+    cost = _conv(mh, mw, layer.in_ch, layer.mid_ch, layer.kernel)
+    if layer.se_ch:
+        cost += _se(layer.mid_ch, layer.se_ch)
+    return cost + _conv(ho, wo, layer.mid_ch, layer.out_ch, 1)
+
+
+@LAYER_COSTS.register("resblock")
+def _resblock_cost(layer: ResBlock, in_shape: Shape, out_shape: Shape) -> Cost:
+    # Post-activation: a batch norm after every conv. Pre-activation: one before every conv
+    # instead, which the input's (in_ch wide) and the mid_ch-wide ones after each inner conv
+    # are; the last conv and the projection then have none.
+    (h, w, _), (ho, wo, _) = in_shape, out_shape
+    k, post = layer.kernel, not layer.preact
+    if layer.bottleneck:
+        cost = _conv(h, w, layer.in_ch, layer.mid_ch, 1)
+        cost += _conv(ho, wo, layer.mid_ch, layer.mid_ch, k, layer.groups)
+        cost += _conv(ho, wo, layer.mid_ch, layer.out_ch, 1, bn=post)
+    else:
+        cost = _conv(ho, wo, layer.in_ch, layer.mid_ch, k) + _conv(ho, wo, layer.mid_ch, layer.out_ch, k, bn=post)
+    if layer.se_ch:
+        cost += _se(layer.se_width, layer.se_ch)
+    if layer.projects:
+        cost += _conv(ho, wo, layer.in_ch, layer.out_ch, 1, bn=post)
+    if layer.preact:
+        cost += Cost(0, 2 * layer.in_ch)
+    return cost
+
+
+@LAYER_COSTS.register("norm")
+def _norm_cost(layer: Norm, in_shape: Shape, out_shape: Shape) -> Cost:
+    return Cost(0, 2 * layer.channels)
+
+
+@LAYER_COSTS.register("dense")
+def _dense_cost(layer: Dense, in_shape: Shape, out_shape: Shape) -> Cost:
+    return _conv(1, 1, layer.in_ch, layer.out_ch, 1, bn=False, bias=layer.bias)
+
+
+@LAYER_COSTS.register("pool", "global_pool", "identity")
+def _no_cost(layer: Pool | GlobalPool | Identity, in_shape: Shape, out_shape: Shape) -> Cost:
+    return Cost(0, 0)
+
+
+# What a graph node records beyond the layer's fields: the derived properties its type has.
+DERIVED_ATTRIBUTES = {
+    "mbconv": {"residual": "has_residual"},
+    "fused_mbconv": {"residual": "has_residual"},
+    "resblock": {"projection": "projects"},
+}
 
 
 def spec_to_graph(spec: ArchSpec) -> nx.DiGraph:
@@ -105,10 +161,8 @@ def spec_to_graph(spec: ArchSpec) -> nx.DiGraph:
         layer = located.layer
         cost = layer_cost(layer, located.in_shape, located.out_shape)
         attrs = {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
-        if layer.op in ("mbconv", "fused_mbconv"):
-            attrs["residual"] = layer.has_residual
-        if layer.op == "resblock":
-            attrs["projection"] = layer.projects
+        for name, derived in DERIVED_ATTRIBUTES.get(layer.op, {}).items():
+            attrs[name] = getattr(layer, derived)
         graph.add_node(
             located.path,
             op=layer.op,

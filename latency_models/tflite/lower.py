@@ -18,6 +18,8 @@ dense       RESHAPE to [N, C], FULLY_CONNECTED
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from latency_models.signature import Block
@@ -37,50 +39,82 @@ from search_spaces.arch_spec import (
     Pool,
     ResBlock,
 )
+from search_spaces.layer_registry import LayerRegistry
+
+# Each layer type's TFLite ops: (graph, layer, input tensor, its weights, name) -> output tensor.
+LOWERING: LayerRegistry[Callable[[Graph, Layer, int, dict[str, np.ndarray], str], int]] = LayerRegistry(
+    "the TFLite lowering", __name__
+)
 
 
 def lower_layer(g: Graph, layer: Layer, x: int, w: dict[str, np.ndarray], name: str) -> int:
-    if isinstance(layer, Conv):
-        if layer.groups > 1 and layer.groups == layer.in_ch == layer.out_ch:
-            # One group per channel is a depthwise conv, and TFLite's converter emits it as one.
-            return g.depthwise(x, w["kernel"][:, :, 0, :], w["bias"], layer.stride, layer.activation, name)
-        return g.conv2d(x, w["kernel"], w["bias"], layer.stride, layer.activation, name)
-    if isinstance(layer, DWSeparable):
-        y = g.depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
-        return g.conv2d(y, w["pw_kernel"], w["pw_bias"], 1, layer.activation, f"{name}/pw")
-    if isinstance(layer, MBConv):
-        y = x
-        if layer.expand_conv:
-            y = g.conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.activation, f"{name}/expand")
-        y = g.depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
-        if layer.se_ch:
-            y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
-        y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
-        return g.add(y, x, f"{name}/add") if layer.has_residual else y
-    if isinstance(layer, FusedMBConv):
-        project_stride = layer.stride if layer.project_stride else 1
-        y = g.conv2d(x, w["expand_kernel"], w["expand_bias"], layer.kxk_stride, layer.activation, f"{name}/expand")
-        if layer.se_ch:
-            y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
-        y = g.conv2d(y, w["project_kernel"], w["project_bias"], project_stride, "none", f"{name}/project")
-        return g.add(y, x, f"{name}/add") if layer.has_residual else y
-    if isinstance(layer, ResBlock):
-        return _residual_block(g, layer, x, w, name)
-    if isinstance(layer, Norm):
-        return g.channel_affine(x, w["scale"], w["shift"], layer.activation, name)
-    if isinstance(layer, Pool):
-        return g.pool(x, layer.kind, layer.kernel, layer.stride, name)
-    if isinstance(layer, GlobalPool):
-        return g.mean_hw(x, name)
-    if isinstance(layer, Identity):
-        return x
-    if isinstance(layer, Dense):
-        n = g.shape(x)[0]
-        flat = g.reshape(x, (n, layer.in_ch), f"{name}/flatten")
-        return g.fully_connected(flat, w["kernel"], w["bias"], layer.activation, name)
-    raise TypeError(f"cannot lower {type(layer).__name__}")
+    return LOWERING.handler(layer)(g, layer, x, w, name)
 
 
+@LOWERING.register("conv")
+def _lower_conv(g: Graph, layer: Conv, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    if layer.groups > 1 and layer.groups == layer.in_ch == layer.out_ch:
+        # One group per channel is a depthwise conv, and TFLite's converter emits it as one.
+        return g.depthwise(x, w["kernel"][:, :, 0, :], w["bias"], layer.stride, layer.activation, name)
+    return g.conv2d(x, w["kernel"], w["bias"], layer.stride, layer.activation, name)
+
+
+@LOWERING.register("dwsep")
+def _lower_dwsep(g: Graph, layer: DWSeparable, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    y = g.depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
+    return g.conv2d(y, w["pw_kernel"], w["pw_bias"], 1, layer.activation, f"{name}/pw")
+
+
+@LOWERING.register("mbconv")
+def _lower_mbconv(g: Graph, layer: MBConv, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    y = x
+    if layer.expand_conv:
+        y = g.conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.activation, f"{name}/expand")
+    y = g.depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride, layer.activation, f"{name}/dw")
+    if layer.se_ch:
+        y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
+    y = g.conv2d(y, w["project_kernel"], w["project_bias"], 1, "none", f"{name}/project")
+    return g.add(y, x, f"{name}/add") if layer.has_residual else y
+
+
+@LOWERING.register("fused_mbconv")
+def _lower_fused_mbconv(g: Graph, layer: FusedMBConv, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    project_stride = layer.stride if layer.project_stride else 1
+    y = g.conv2d(x, w["expand_kernel"], w["expand_bias"], layer.kxk_stride, layer.activation, f"{name}/expand")
+    if layer.se_ch:
+        y = _squeeze_excite(g, layer.se_gate, y, w, f"{name}/se")
+    y = g.conv2d(y, w["project_kernel"], w["project_bias"], project_stride, "none", f"{name}/project")
+    return g.add(y, x, f"{name}/add") if layer.has_residual else y
+
+
+@LOWERING.register("norm")
+def _lower_norm(g: Graph, layer: Norm, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    return g.channel_affine(x, w["scale"], w["shift"], layer.activation, name)
+
+
+@LOWERING.register("pool")
+def _lower_pool(g: Graph, layer: Pool, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    return g.pool(x, layer.kind, layer.kernel, layer.stride, name)
+
+
+@LOWERING.register("global_pool")
+def _lower_global_pool(g: Graph, layer: GlobalPool, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    return g.mean_hw(x, name)
+
+
+@LOWERING.register("identity")
+def _lower_identity(g: Graph, layer: Identity, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    return x
+
+
+@LOWERING.register("dense")
+def _lower_dense(g: Graph, layer: Dense, x: int, w: dict[str, np.ndarray], name: str) -> int:
+    n = g.shape(x)[0]
+    flat = g.reshape(x, (n, layer.in_ch), f"{name}/flatten")
+    return g.fully_connected(flat, w["kernel"], w["bias"], layer.activation, name)
+
+
+@LOWERING.register("resblock")
 def _residual_block(g: Graph, layer: ResBlock, x: int, w: dict[str, np.ndarray], name: str) -> int:
     body_in = x
     if layer.preact:

@@ -5,6 +5,8 @@ right for even totals) and average pooling that ignores padded cells, as TFLite 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from latency_models.tflite.weights import Weights
@@ -22,6 +24,16 @@ from search_spaces.arch_spec import (
     Pool,
     ResBlock,
 )
+from search_spaces.layer_registry import LayerRegistry
+
+# Each layer type's forward pass: (layer, input [N, H, W, C], its weights) -> output.
+REFERENCE: LayerRegistry[Callable[[Layer, np.ndarray, dict[str, np.ndarray]], np.ndarray]] = LayerRegistry(
+    "the numpy reference", __name__
+)
+
+
+def layer_forward(layer: Layer, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return REFERENCE.handler(layer)(layer, x, w)
 
 
 def activation(x: np.ndarray, name: str) -> np.ndarray:
@@ -78,10 +90,11 @@ def depthwise(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) 
     return out + bias
 
 
-def pool(x: np.ndarray, layer: Pool) -> np.ndarray:
+@REFERENCE.register("pool")
+def pool(layer: Pool, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     if layer.kind == "max":
-        return np.max(np.stack([w for _, _, w in _windows(x, layer.kernel, layer.stride, -np.inf)]), axis=0)
-    values = np.stack([w for _, _, w in _windows(x, layer.kernel, layer.stride, np.nan)])
+        return np.max(np.stack([window for _, _, window in _windows(x, layer.kernel, layer.stride, -np.inf)]), axis=0)
+    values = np.stack([window for _, _, window in _windows(x, layer.kernel, layer.stride, np.nan)])
     return np.nanmean(values, axis=0)  # padded cells do not count
 
 
@@ -92,6 +105,7 @@ def squeeze_excite(y: np.ndarray, w: dict[str, np.ndarray], gate: str) -> np.nda
     return y * (np.clip(logits + 3, 0, 6) / 6 if gate == "hsigmoid" else 1 / (1 + np.exp(-logits)))
 
 
+@REFERENCE.register("resblock")
 def residual_block(layer: ResBlock, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     """ResBlock as its docstring states it, written out per variant."""
     act, se = layer.activation, layer.se_ch > 0
@@ -113,42 +127,58 @@ def residual_block(layer: ResBlock, x: np.ndarray, w: dict[str, np.ndarray]) -> 
     return y + shortcut if layer.preact else activation(y + shortcut, act)
 
 
-def layer_forward(layer: Layer, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
-    if isinstance(layer, Conv):
-        return activation(conv2d(x, w["kernel"], w["bias"], layer.stride, layer.groups), layer.activation)
-    if isinstance(layer, DWSeparable):
-        y = activation(depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride), layer.activation)
-        return activation(conv2d(y, w["pw_kernel"], w["pw_bias"], 1), layer.activation)
-    if isinstance(layer, MBConv):
-        y = x
-        if layer.expand_conv:
-            y = activation(conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.groups), layer.activation)
-        y = activation(depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride), layer.activation)
-        if layer.se_ch:
-            y = squeeze_excite(y, w, layer.se_gate)
-        y = conv2d(y, w["project_kernel"], w["project_bias"], 1, layer.groups)
-        return y + x if layer.has_residual else y
-    if isinstance(layer, FusedMBConv):
-        # The stride sits in the kxk conv, or in the 1x1 projection with `project_stride`.
-        kxk_stride, project_stride = (1, layer.stride) if layer.project_stride else (layer.stride, 1)
-        y = activation(conv2d(x, w["expand_kernel"], w["expand_bias"], kxk_stride), layer.activation)
-        if layer.se_ch:
-            y = squeeze_excite(y, w, layer.se_gate)
-        y = conv2d(y, w["project_kernel"], w["project_bias"], project_stride)
-        return y + x if layer.has_residual else y
-    if isinstance(layer, ResBlock):
-        return residual_block(layer, x, w)
-    if isinstance(layer, Norm):
-        return activation(x * w["scale"] + w["shift"], layer.activation)
-    if isinstance(layer, Pool):
-        return pool(x, layer)
-    if isinstance(layer, GlobalPool):
-        return x.mean(axis=(1, 2), keepdims=True)
-    if isinstance(layer, Identity):
-        return x
-    if isinstance(layer, Dense):
-        return activation(x @ w["kernel"] + w["bias"], layer.activation)
-    raise TypeError(f"no reference for {type(layer).__name__}")
+@REFERENCE.register("conv")
+def _conv_forward(layer: Conv, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return activation(conv2d(x, w["kernel"], w["bias"], layer.stride, layer.groups), layer.activation)
+
+
+@REFERENCE.register("dwsep")
+def _dwsep_forward(layer: DWSeparable, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    y = activation(depthwise(x, w["dw_kernel"], w["dw_bias"], layer.stride), layer.activation)
+    return activation(conv2d(y, w["pw_kernel"], w["pw_bias"], 1), layer.activation)
+
+
+@REFERENCE.register("mbconv")
+def _mbconv_forward(layer: MBConv, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    y = x
+    if layer.expand_conv:
+        y = activation(conv2d(y, w["expand_kernel"], w["expand_bias"], 1, layer.groups), layer.activation)
+    y = activation(depthwise(y, w["dw_kernel"], w["dw_bias"], layer.stride), layer.activation)
+    if layer.se_ch:
+        y = squeeze_excite(y, w, layer.se_gate)
+    y = conv2d(y, w["project_kernel"], w["project_bias"], 1, layer.groups)
+    return y + x if layer.has_residual else y
+
+
+@REFERENCE.register("fused_mbconv")
+def _fused_mbconv_forward(layer: FusedMBConv, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    # The stride sits in the kxk conv, or in the 1x1 projection with `project_stride`.
+    kxk_stride, project_stride = (1, layer.stride) if layer.project_stride else (layer.stride, 1)
+    y = activation(conv2d(x, w["expand_kernel"], w["expand_bias"], kxk_stride), layer.activation)
+    if layer.se_ch:
+        y = squeeze_excite(y, w, layer.se_gate)
+    y = conv2d(y, w["project_kernel"], w["project_bias"], project_stride)
+    return y + x if layer.has_residual else y
+
+
+@REFERENCE.register("norm")
+def _norm_forward(layer: Norm, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return activation(x * w["scale"] + w["shift"], layer.activation)
+
+
+@REFERENCE.register("global_pool")
+def _global_pool_forward(layer: GlobalPool, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return x.mean(axis=(1, 2), keepdims=True)
+
+
+@REFERENCE.register("identity")
+def _identity_forward(layer: Identity, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return x
+
+
+@REFERENCE.register("dense")
+def _dense_forward(layer: Dense, x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return activation(x @ w["kernel"] + w["bias"], layer.activation)
 
 
 def forward(spec: ArchSpec, weights: Weights, images: np.ndarray) -> np.ndarray:

@@ -25,52 +25,95 @@ emitter, and what `random_weights` draws for latency measurement. Names per laye
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, FusedMBConv, Layer, MBConv, Norm, ResBlock
+from search_spaces.arch_spec import (
+    ArchSpec,
+    Conv,
+    Dense,
+    DWSeparable,
+    FusedMBConv,
+    GlobalPool,
+    Identity,
+    Layer,
+    MBConv,
+    Norm,
+    Pool,
+    ResBlock,
+)
+from search_spaces.layer_registry import LayerRegistry
 
 Weights = dict[str, dict[str, np.ndarray]]
 
 
+# Each layer type's arrays: layer -> {name: shape} (empty for a layer without weights).
+WEIGHT_SHAPES: LayerRegistry[Callable[[Layer], dict[str, tuple[int, ...]]]] = LayerRegistry(
+    "the inference-form weights", __name__
+)
+
+
 def weight_shapes(layer: Layer) -> dict[str, tuple[int, ...]]:
-    if isinstance(layer, Conv):
-        return {
-            "kernel": (layer.kernel, layer.kernel, layer.in_ch // layer.groups, layer.out_ch),
-            "bias": (layer.out_ch,),
-        }
-    if isinstance(layer, DWSeparable):
-        return {
-            "dw_kernel": (layer.kernel, layer.kernel, layer.in_ch),
-            "dw_bias": (layer.in_ch,),
-            "pw_kernel": (1, 1, layer.in_ch, layer.out_ch),
-            "pw_bias": (layer.out_ch,),
-        }
-    if isinstance(layer, MBConv):
-        shapes = {}
-        if layer.expand_conv:
-            shapes["expand_kernel"] = (1, 1, layer.in_ch // layer.groups, layer.mid_ch)
-            shapes["expand_bias"] = (layer.mid_ch,)
-        shapes["dw_kernel"] = (layer.kernel, layer.kernel, layer.mid_ch)
-        shapes["dw_bias"] = (layer.mid_ch,)
-        shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
-        shapes["project_kernel"] = (1, 1, layer.mid_ch // layer.groups, layer.out_ch)
-        shapes["project_bias"] = (layer.out_ch,)
-        return shapes
-    if isinstance(layer, FusedMBConv):
-        shapes = {
-            "expand_kernel": (layer.kernel, layer.kernel, layer.in_ch, layer.mid_ch),
-            "expand_bias": (layer.mid_ch,),
-        }
-        shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
-        shapes["project_kernel"] = (1, 1, layer.mid_ch, layer.out_ch)
-        shapes["project_bias"] = (layer.out_ch,)
-        return shapes
-    if isinstance(layer, ResBlock):
-        return _resblock_shapes(layer)
-    if isinstance(layer, Norm):
-        return {"scale": (layer.channels,), "shift": (layer.channels,)}
-    if isinstance(layer, Dense):
-        return {"kernel": (layer.in_ch, layer.out_ch), "bias": (layer.out_ch,)}
+    return WEIGHT_SHAPES.handler(layer)(layer)
+
+
+@WEIGHT_SHAPES.register("conv")
+def _conv_shapes(layer: Conv) -> dict[str, tuple[int, ...]]:
+    return {
+        "kernel": (layer.kernel, layer.kernel, layer.in_ch // layer.groups, layer.out_ch),
+        "bias": (layer.out_ch,),
+    }
+
+
+@WEIGHT_SHAPES.register("dwsep")
+def _dwsep_shapes(layer: DWSeparable) -> dict[str, tuple[int, ...]]:
+    return {
+        "dw_kernel": (layer.kernel, layer.kernel, layer.in_ch),
+        "dw_bias": (layer.in_ch,),
+        "pw_kernel": (1, 1, layer.in_ch, layer.out_ch),
+        "pw_bias": (layer.out_ch,),
+    }
+
+
+@WEIGHT_SHAPES.register("mbconv")
+def _mbconv_shapes(layer: MBConv) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    if layer.expand_conv:
+        shapes["expand_kernel"] = (1, 1, layer.in_ch // layer.groups, layer.mid_ch)
+        shapes["expand_bias"] = (layer.mid_ch,)
+    shapes["dw_kernel"] = (layer.kernel, layer.kernel, layer.mid_ch)
+    shapes["dw_bias"] = (layer.mid_ch,)
+    shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
+    shapes["project_kernel"] = (1, 1, layer.mid_ch // layer.groups, layer.out_ch)
+    shapes["project_bias"] = (layer.out_ch,)
+    return shapes
+
+
+@WEIGHT_SHAPES.register("fused_mbconv")
+def _fused_mbconv_shapes(layer: FusedMBConv) -> dict[str, tuple[int, ...]]:
+    shapes = {
+        "expand_kernel": (layer.kernel, layer.kernel, layer.in_ch, layer.mid_ch),
+        "expand_bias": (layer.mid_ch,),
+    }
+    shapes.update(_se_shapes(layer.mid_ch, layer.se_ch))
+    shapes["project_kernel"] = (1, 1, layer.mid_ch, layer.out_ch)
+    shapes["project_bias"] = (layer.out_ch,)
+    return shapes
+
+
+@WEIGHT_SHAPES.register("norm")
+def _norm_shapes(layer: Norm) -> dict[str, tuple[int, ...]]:
+    return {"scale": (layer.channels,), "shift": (layer.channels,)}
+
+
+@WEIGHT_SHAPES.register("dense")
+def _dense_shapes(layer: Dense) -> dict[str, tuple[int, ...]]:
+    return {"kernel": (layer.in_ch, layer.out_ch), "bias": (layer.out_ch,)}
+
+
+@WEIGHT_SHAPES.register("pool", "global_pool", "identity")
+def _no_weights(layer: Pool | GlobalPool | Identity) -> dict[str, tuple[int, ...]]:
     return {}
 
 
@@ -85,6 +128,7 @@ def _se_shapes(channels: int, squeeze: int) -> dict[str, tuple[int, ...]]:
     }
 
 
+@WEIGHT_SHAPES.register("resblock")
 def _resblock_shapes(layer: ResBlock) -> dict[str, tuple[int, ...]]:
     k, cin, mid, cout = layer.kernel, layer.in_ch, layer.mid_ch, layer.out_ch
     shapes: dict[str, tuple[int, ...]] = {}

@@ -8,13 +8,16 @@ folding), one module per spec layer path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import numpy as np
 from flax import nnx
 
 from nas.supernet import ops
 from nas.supernet.layers import BN_EPS, TRAIN, BatchNorm, Mode, he_param, init_squeeze_excite, small_param, zeros
-from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, GlobalPool, Identity, Layer, MBConv
+from search_spaces.arch_spec import ArchSpec, Conv, Dense, DWSeparable, Layer, MBConv
+from search_spaces.layer_registry import LayerRegistry
 
 
 class ConvLayer(nnx.Module):
@@ -108,20 +111,26 @@ class DenseLayer(nnx.Module):
         return ops.activation(self.act, y)
 
 
+# Each layer type's module: (layer, batch-norm epsilon, rng) -> nnx.Module. The types no search
+# space produces have none (the supernet and stand-alone training train the spaces' networks).
+SPEC_NET_LAYERS: LayerRegistry[Callable[[Layer, float, np.random.Generator], nnx.Module]] = LayerRegistry(
+    "the plain model", __name__
+)
+SPEC_NET_LAYERS.register("conv")(ConvLayer)
+SPEC_NET_LAYERS.register("dwsep")(DWSeparableLayer)
+SPEC_NET_LAYERS.register("mbconv")(MBConvLayer)
+SPEC_NET_LAYERS.register("global_pool")(lambda layer, eps, rng: GlobalPoolLayer())
+SPEC_NET_LAYERS.register("identity")(lambda layer, eps, rng: IdentityLayer())
+SPEC_NET_LAYERS.register("dense")(lambda layer, eps, rng: DenseLayer(layer, rng))
+_ZOO_ONLY = "no search space produces it (networks with it come from the zoo, to be measured, not trained)"
+SPEC_NET_LAYERS.refuse("fused_mbconv", _ZOO_ONLY)
+SPEC_NET_LAYERS.refuse("resblock", _ZOO_ONLY)
+SPEC_NET_LAYERS.refuse("pool", _ZOO_ONLY)
+SPEC_NET_LAYERS.refuse("norm", _ZOO_ONLY)
+
+
 def _build(layer: Layer, eps: float, rng: np.random.Generator) -> nnx.Module:
-    if isinstance(layer, Conv):
-        return ConvLayer(layer, eps, rng)
-    if isinstance(layer, MBConv):
-        return MBConvLayer(layer, eps, rng)
-    if isinstance(layer, DWSeparable):
-        return DWSeparableLayer(layer, eps, rng)
-    if isinstance(layer, GlobalPool):
-        return GlobalPoolLayer()
-    if isinstance(layer, Identity):
-        return IdentityLayer()
-    if isinstance(layer, Dense):
-        return DenseLayer(layer, rng)
-    raise NotImplementedError(f"{layer.op} layers are not supported by the plain model")
+    return SPEC_NET_LAYERS.handler(layer)(layer, eps, rng)
 
 
 class SpecNet(nnx.Module):
