@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from nas.search.device_search import BASELINE, DeviceSearch, SearchSettings, load_estimator, search_space
+from nas.search.preparation import BASELINE, DeviceSearch, SearchSettings, load_estimator, search_space
 from nas.search.evolution import AgingEvolution, feasible_samples
 
 

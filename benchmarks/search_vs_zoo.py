@@ -42,7 +42,7 @@ from pathlib import Path
 from common.cli import UserError, run
 from latency_models.device_profiles import load_predictor
 from nas.options import DEFAULT_CALIB_IMAGES
-from nas.search.device_search import SearchSettings, load_estimator, published_form, search_device
+from nas.search.preparation import SearchSettings, load_estimator, published_form, search_device
 from nas.training.data import Dataset, Normalizer, load_dataset
 from nas.training.evaluation import Evaluator, calibration_images, eval_batch, plain_forward
 from nas.training.run import TrainConfig

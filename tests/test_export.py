@@ -14,7 +14,7 @@ from latency_models.batch import SpaceCost
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.estimator import fit, proxy_scope, supernet_dimensions
 from nas.export.extract import extract
-from nas.search.device_search import SearchError, SearchSettings, search_device
+from nas.search.preparation import SearchError, SearchSettings, search_device
 from nas.supernet.supernet import Layout
 from nas.training.run import Run
 from search_spaces import get_space

@@ -16,7 +16,7 @@ from latency_models.importers import import_ofa
 from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
 from nas.accuracy.scope import Scope
 from nas.search import __main__ as search
-from nas.search.device_search import SearchError, SearchSettings, search_device
+from nas.search.preparation import SearchError, SearchSettings, search_device
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space

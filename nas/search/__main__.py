@@ -46,7 +46,7 @@ from latency_models.options import add_precision
 from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
 from nas.accuracy.scope import FORMS
 from nas.options import add_supernet
-from nas.search.device_search import DeviceSearch, SearchSettings, host_specs, prepare_searches, run_search
+from nas.search.preparation import DeviceSearch, SearchSettings, host_specs, prepare_searches, run_search
 from nas.search.report import top1_text
 
 PROG = "python -m nas.search"
