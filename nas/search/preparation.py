@@ -1,9 +1,7 @@
-"""One device's latency-constrained search, as a library: `SearchSettings` in, `search_device`
-(or, for several devices checked before any runs, `prepare_searches` then `run_search` each) out
-to a `SearchResult`, written (arch.json, pareto.json, pareto.png and report.md) into the output
-folder. That folder is locked (`common.locks`, OUT.lock beside it) from `prepare` until the result
-is written: a second search into it is refused (SearchError naming the holder), and the check that
-it "already holds a search" is made under the lock.
+"""Everything one device's search needs before it runs, checked before any work: the accuracy
+estimator and the networks searched (its scope, narrowed by the settings), the budget, the
+device's pricing of those networks, the two strategies, the output folder's lock and, when
+resuming, the saved state (`prepare`, or `prepare_searches` for several devices checked together).
 
 The accuracy estimator declares what it scores (nas.accuracy.scope): the space, the dimensions it
 holds fixed, the resolutions, the form of the network (deployed, or the proxy a supernet trains)
@@ -11,109 +9,41 @@ and its input; the search runs over exactly those networks, and the device's lat
 prices each of them as that same network (exactly, in batches, from latency_models.batch). What
 is asked of the estimator beyond its scope (another width, resolution or form) is refused.
 
-Two searches run side by side from the same seed: aging evolution for the most accurate network
-within the budget, and NSGA-II for the front of accuracy against latency under the same budget.
-The budget is a filter around both, not code inside them. After every generation the state is
-saved, so a killed search continues and ends where an uninterrupted one would.
+The output folder is locked (`common.locks`, OUT.lock beside it) from `prepare` until the result
+is written (nas.search.run): a second search into it is refused (SearchError naming the holder),
+and the check that it "already holds a search" is made under the lock.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common.errors import InputError
-from common.files import check_new_folder, write_atomic
+from common.files import check_new_folder
 from common.locks import Lock, hold
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
-from latency_models.options import DEFAULT_PRECISION
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
 from nas.accuracy.scope import Scope, ScopeMismatch
-from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front
-from nas.search.report import markdown, plot_front
-from nas.training.evaluation import open_evaluator
+from nas.search.evolution import NSGA2, AgingEvolution, Budget
+from nas.search.settings import SearchError, SearchSettings
 from nas.training.run import Run
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
-from search_spaces.graph import count_macs, count_params
 from search_spaces.mbv3 import RESOLUTIONS, MobileNetV3Space
 from search_spaces.space import PinnedSpace, ProxyFormSpace
 
-SEARCH_RESULT_KIND = "platform-nas/search-result"  # arch.json: a spec with what the search knows of it
 STATE = "search-state.json"
 BASELINE = "mobilenet_v2_1.0"
 BASELINE_RESOLUTION = 224  # the budget's network in the deployed form: as published
-NEAR_BUDGET = 0.15  # published models within this fraction of the budget are compared with the choice
 SPACES = ("mbv3",)
 HOST_SAMPLES, HOST_SAMPLE_SEED = 4, 0  # searched networks whose blocks the host measures on first use
-RESCORE = 16  # finalists re-scored with the supernet: the best by estimate (about 3 s each on one core)
-
-
-class SearchError(InputError):
-    """A search that cannot run as asked: a budget below the fastest network, a saved state of
-    another search, no feasible architecture."""
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """Everything that decides one device's search (the command line's flags, per target)."""
-
-    target: str
-    precision: str = DEFAULT_PRECISION
-    space: str = "mbv3"
-    estimator: str | None = None  # a bundled estimator's name or a file; None: the default (imagenet)
-    resolution: int | None = None  # None: every resolution the estimator scores is searched
-    width: float | None = None  # None: the estimator's, or searched where it scores several
-    form: str | None = None  # "deployed" or "proxy"; None: the estimator's
-    latency_ms: float | None = None  # None: the device's predicted latency of BASELINE in the same form
-    population: int = 200  # with 50 generations, about 6k distinct candidates scored (about 10 s here)
-    generations: int = 50
-    seed: int = 0
-    supernet: str | None = None  # a trained supernet's run folder: re-score the finalists on it
-    resume: bool = False
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.latency_ms is None or 0 < self.latency_ms < float("inf"), f"latency budget {self.latency_ms} ms"),
-            (self.population >= 4, f"population {self.population} (at least 4)"),
-            (self.generations >= 1, f"generations {self.generations} (at least 1)"),
-        ]
-        for ok, what in checks:
-            if not ok:
-                raise SearchError(f"{self.target}: a search cannot run with {what}")
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """A finished search: arch.json's content, the front (accuracy against latency) and the
-    published models priced on the same device."""
-
-    arch: dict[str, Any]
-    front: list[dict[str, Any]]
-    baselines: list[dict[str, Any]]
-
-    def write(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "arch.json", json.dumps(self.arch, indent=2) + "\n")
-        pareto = {
-            "kind": "platform-nas/pareto-front",
-            "schema_version": 1,
-            "target": self.arch["target"],
-            "front": self.front,
-        }
-        write_atomic(out / "pareto.json", json.dumps(pareto, indent=2) + "\n")
-        plot_front(out / "pareto.png", self.arch, self.front, self.baselines)
-        write_atomic(out / "report.md", markdown(self.arch, self.front, self.baselines))
 
 
 def published_form(name: str, scope: Scope) -> ArchSpec:
@@ -310,69 +240,6 @@ class DeviceSearch:
             raise ValueError(f"seconds: must be a finite non-negative number, got {seconds!r}")
         return float(seconds)
 
-    # --- results -----------------------------------------------------------------------
-
-    def describe(self, choices: list[tuple]) -> list[dict[str, Any]]:
-        batch = np.array(choices)
-        latency, top1 = self.latency(batch), self.accuracy(batch)
-        macs, params = self.macs(batch), self.params(batch)
-        mapping = self.scope.mapping
-        return [
-            {
-                "choices": self.space.values(c),
-                "predicted_latency_ms": float(latency[i]),
-                "estimated_top1": float(top1[i]),
-                **({"mapped_top1": float(mapping(top1[i]))} if mapping else {}),
-                "macs": int(round(macs[i])),
-                "params": int(round(params[i])),
-                "_choices": c,
-            }
-            for i, c in enumerate(choices)
-        ]
-
-    def candidates(self) -> list[tuple]:
-        """Every distinct feasible candidate the two searches hold: evolution's whole history
-        and NSGA-II's final population."""
-        return list(dict.fromkeys([c for c, _ in self.evolution.history] + self.pareto.members))
-
-    def front(self, described: list[dict]) -> list[dict]:
-        points = np.array([[d["estimated_top1"], -d["predicted_latency_ms"]] for d in described])
-        front = [described[i] for i in pareto_front(points)]
-        return sorted(front, key=lambda d: d["predicted_latency_ms"])
-
-    def baselines(self) -> list[dict[str, Any]]:
-        """Every published model priced on the device in the searched networks' form, with its
-        published ImageNet top-1 where that is what the estimator is about."""
-        scope = self.scope
-        imagenet = scope.form == "deployed" and scope.classes == 1000 and scope.data.startswith("ImageNet")
-        out = []
-        for name in zoo.names():
-            spec = published_form(name, scope)
-            published = zoo.published_top1(name) if imagenet else None
-            out.append(
-                {
-                    "name": name,
-                    "resolution": spec.resolution,
-                    "predicted_latency_ms": self.predictor.spec_ms(spec, self.settings.precision),
-                    "macs": count_macs(spec),
-                    "params": count_params(spec),
-                    **({"published_top1": published[0] / 100, "top1_source": published[1]} if published else {}),
-                }
-            )
-        return out
-
-
-def rescore(described: list[dict], supernet: str, estimator) -> None:
-    """Adds `supernet_top1` to each candidate: its top-1 on the trained supernet, measured as
-    the estimator's training data was (same validation and recalibration images)."""
-    samples = estimator.info.get("samples", {})
-    run_folder = Run.open(supernet)
-    trained, evaluator, _ = open_evaluator(run_folder, samples.get("calib_images", 1000))
-    for d in described:
-        sub = trained.layout.subnet(d["_choices"])
-        d["supernet_top1"] = evaluator.top1(trained.params, sub, samples.get("val_images", 2000))
-    run_folder.close()
-
 
 def prepare(
     settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path, out: Path
@@ -414,33 +281,6 @@ def hold_output(out: Path) -> Lock:
         raise SearchError(str(exc)) from None
 
 
-def run_search(
-    search: DeviceSearch, spent: float, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
-) -> SearchResult:
-    """Runs the remaining generations, saving the state in `out` after each (and calling
-    `on_generation`), writes the result into `out` (`SearchResult.write`) and returns it; the
-    lock `prepare` took on `out` is released at the end, whatever happens."""
-    try:
-        if search.lock is None:  # a search not from `prepare`: lock its folder here
-            search.lock = hold_output(out)
-        began = time.perf_counter()
-        out.mkdir(parents=True, exist_ok=True)
-        while search.evolution.generation < search.settings.generations:
-            search.evolution.step()
-            search.pareto.step()
-            write_atomic(out / STATE, json.dumps(search.state(spent + time.perf_counter() - began)))
-            on_generation(search)
-        if not search.evolution.members:
-            raise SearchError(
-                f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
-            )
-        result = _finish(search, round(spent + time.perf_counter() - began, 2))
-        result.write(out)
-        return result
-    finally:
-        search.release()
-
-
 def prepare_searches(settings: list[SearchSettings], outs: list[Path]) -> list[tuple[DeviceSearch, float]]:
     """Every device's search ready to run, each restored from its `out` when resuming: the
     estimator, the space (shared by the devices: they differ in target only) and the supernet are
@@ -459,147 +299,3 @@ def prepare_searches(settings: list[SearchSettings], outs: list[Path]) -> list[t
             search.release()
         raise
     return prepared
-
-
-def search_device(
-    settings: SearchSettings, out: Path, on_generation: Callable[[DeviceSearch], None] = lambda s: None
-) -> SearchResult:
-    """One device's whole search in one call, its state in `out`, and its result written there
-    (arch.json, pareto.json, pareto.png and report.md) before it is returned."""
-    [(search, spent)] = prepare_searches([settings], [out])
-    return run_search(search, spent, out, on_generation)
-
-
-def budget_search(target: str, budget_ms: float, seed: int, out: Path) -> dict[str, Any]:
-    """The arch.json of one search for `target` at `budget_ms` with `seed` (the defaults
-    otherwise) in `out`: read back when finished before, else run (continuing a killed one). A
-    folder that holds another budget's or seed's search is refused, naming it."""
-    arch_path = out / "arch.json"
-    if not arch_path.exists():
-        search_device(SearchSettings(target=target, latency_ms=budget_ms, seed=seed, resume=True), out)
-    arch = json.loads(arch_path.read_text())
-    if not np.isclose(arch["budget_ms"], budget_ms, rtol=1e-9) or arch["seed"] != seed:
-        raise SearchError(f"{arch_path}: a search for {arch['budget_ms']} ms, seed {arch['seed']}; remove {out}")
-    return arch
-
-
-def _finish(search: DeviceSearch, seconds: float) -> SearchResult:
-    settings = search.settings
-    described = search.describe(search.candidates())
-    for d in described:
-        if not (math.isfinite(d["estimated_top1"]) and math.isfinite(d["predicted_latency_ms"])):
-            # checked before anything is written: a result of NaN is no result
-            raise SearchError(
-                f"{search.target}: a candidate scored {d['estimated_top1']} at {d['predicted_latency_ms']} ms; "
-                f"the estimator ({settings.estimator or 'default'}) or the {search.target} profile is not usable"
-            )
-    front = search.front(described)
-    best = max(described, key=lambda d: d["estimated_top1"])
-    if settings.supernet:
-        finalists = sorted(described, key=lambda d: -d["estimated_top1"])[:RESCORE]
-        rescore(finalists, settings.supernet, search.estimator)
-        best = max(finalists, key=lambda d: (d["supernet_top1"], d["estimated_top1"]))
-    spec = search.space.materialize(best["_choices"])
-    spec = dataclasses.replace(spec, name=f"{settings.space}-{search.target}-{search.budget:.1f}ms")
-    info = search.predictor.metadata
-    scope = search.scope
-    result = {
-        "kind": SEARCH_RESULT_KIND,
-        "schema_version": 2,
-        "spec": spec.to_dict(),
-        "spec_hash": spec.content_hash(),
-        "space": settings.space,
-        "form": scope.form,
-        "choices": best["choices"],
-        "resolution": spec.resolution,
-        "predicted_latency_ms": best["predicted_latency_ms"],
-        "estimated_top1": best["estimated_top1"],
-        **({"mapped_top1": best["mapped_top1"]} if "mapped_top1" in best else {}),
-        # beyond the raw scores the mapping was fitted on, its measured error does not apply
-        **({"mapped_top1_extrapolated": not scope.mapping.covers(best["estimated_top1"])} if scope.mapping else {}),
-        **({"supernet_top1": best["supernet_top1"]} if "supernet_top1" in best else {}),
-        "macs": best["macs"],
-        "params": best["params"],
-        "budget_ms": search.budget,
-        "budget_source": search.budget_source,
-        "seed": settings.seed,
-        "target": {
-            "name": search.target,
-            "precision": settings.precision,
-            "description": info.get("description", search.target),
-            "source": info.get("source", ""),
-            "predictor_fitted": info.get("fitted", ""),
-            "predictor_sha256": search.predictor_sha256,
-        },
-        "estimator": {
-            "name": settings.estimator or DEFAULT_ESTIMATOR,
-            "file": str(search.estimator_path),
-            "sha256": search.estimator_sha256,
-            "scores": scope.describe(),
-            "estimated_top1_is": scope.metric,
-            **({"mapped_top1_is": scope.mapping.to, "mapping": _mapping_summary(scope)} if scope.mapping else {}),
-            "summary": _estimator_summary(search.estimator.info, scope),
-        },
-        "search": {
-            "population": settings.population,
-            "generations": search.evolution.generation,
-            "evaluated": len(described),
-            "seconds": seconds,
-        },
-    }
-    baselines = search.baselines()
-    if scope.mapping is not None:
-        result["published_comparison"] = compare_published(result, baselines, scope.mapping.loo_rmse_points)
-    public = [{k: v for k, v in d.items() if k != "_choices"} for d in front]
-    return SearchResult(result, public, baselines)
-
-
-def compare_published(result: dict[str, Any], baselines: list[dict], error_points: float) -> dict[str, Any]:
-    """The published models whose predicted latency lies within NEAR_BUDGET of the budget, and
-    the choice's mapped top-1 against the best of them at or under its own latency."""
-    budget, latency = result["budget_ms"], result["predicted_latency_ms"]
-    near = sorted(
-        (
-            b
-            for b in baselines
-            if "published_top1" in b and abs(b["predicted_latency_ms"] - budget) <= NEAR_BUDGET * budget
-        ),
-        key=lambda b: b["predicted_latency_ms"],
-    )
-    under = [b for b in near if b["predicted_latency_ms"] <= latency]
-    best = max(under, key=lambda b: b["published_top1"]) if under else None
-    return {
-        "window": NEAR_BUDGET,
-        "near_budget": near,
-        "best_at_or_under": best,
-        "gain_points": 100 * (result["mapped_top1"] - best["published_top1"]) if best else None,
-        "error_points": error_points,
-    }
-
-
-def _mapping_summary(scope: Scope) -> dict[str, Any]:
-    m = scope.mapping
-    return {
-        "slope": m.slope,
-        "intercept": m.intercept,
-        "leave_one_out_rmse_points": m.loo_rmse_points,
-        "leave_one_out_max_points": m.loo_max_points,
-        "networks": len(m.fitted_on),
-        "raw_range": list(m.raw_range),
-        "source": m.source,
-    }
-
-
-def _estimator_summary(info: dict[str, Any], scope: Scope) -> str:
-    if scope.form == "deployed":
-        return f"{scope.metric}; {info.get('source', '')}."
-    held = info.get("held_out", {})
-    samples = info.get("samples", {})
-    data = info.get("supernet", {}).get("data", {}).get("name", "?")
-    rmse, tau = held.get("rmse_points", float("nan")), held.get("kendall_tau", float("nan"))
-    return (
-        f"MLP fitted on {info.get('fit', {}).get('subnets', '?')} subnets of a supernet trained on {data} "
-        f"(top-1 on the first {samples.get('val_images', '?')} test images); held-out RMSE {rmse:.2f} points, "
-        f"Kendall tau {tau:.3f} "
-        f"({info.get('made_by', '')}, {info.get('date', '')})."
-    )
