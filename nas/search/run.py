@@ -23,6 +23,7 @@ import numpy as np
 from common.files import write_atomic
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
 from nas.accuracy.scope import Scope
+from nas.options import DEFAULT_CALIB_IMAGES
 from nas.search.evolution import pareto_front
 from nas.search.preparation import STATE, DeviceSearch, hold_output, prepare_searches, published_form
 from nas.search.record import (
@@ -236,10 +237,11 @@ def published_models(search: DeviceSearch) -> list[PublishedModel]:
 
 def rescore(choices: list[Choices], supernet: str, estimator: AccuracyPredictor) -> list[float]:
     """Each candidate's top-1 on the trained supernet, measured as the estimator's training data
-    was (same validation and recalibration images)."""
+    was (same validation and recalibration images; an estimator that does not say how many images
+    recalibrated batch norm gets the one default, as nas.fit_accuracy's --calib-images)."""
     samples = estimator.info.get("samples", {})
     run_folder = Run.open(supernet)
-    trained, evaluator, _ = open_evaluator(run_folder, samples.get("calib_images", 1000))
+    trained, evaluator, _ = open_evaluator(run_folder, samples.get("calib_images", DEFAULT_CALIB_IMAGES))
     top1 = [evaluator.top1(trained.params, trained.layout.subnet(c), samples.get("val_images", 2000)) for c in choices]
     run_folder.close()
     return top1
