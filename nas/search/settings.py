@@ -25,7 +25,7 @@ class SearchSettings:
     resolution: int | None = None  # None: every resolution the estimator scores is searched
     width: float | None = None  # None: the estimator's, or searched where it scores several
     form: str | None = None  # "deployed" or "proxy"; None: the estimator's
-    latency_ms: float | None = None  # None: the device's predicted latency of BASELINE in the same form
+    latency_ms: float | None = None  # None: the device's predicted latency of preparation.BASELINE, same form
     population: int = 200  # with 50 generations, about 6k distinct candidates scored (about 10 s here)
     generations: int = 50
     seed: int = 0
