@@ -28,7 +28,9 @@ from common.errors import InputError
 from common.files import write_atomic
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.ofa_predictor import DATA
-from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
+from nas.search.preparation import load_estimator, published_form
+from nas.search.run import budget_search
+from nas.search.settings import SearchSettings
 from search_spaces import zoo
 from search_spaces.ofa_config import parse_net_config
 
@@ -91,17 +93,17 @@ def ofa_caveat(net: dict, scope) -> str:
 
 def compare(device: str, label: str, budget: float, rival: dict, seeds: int, out: Path) -> dict:
     """The choices of every seed under `budget` against `rival` (name, published_top1, latency)."""
-    archs = [budget_search(device, budget, s, out / device / label / f"seed{s}") for s in range(seeds)]
-    mapped = np.array([a["mapped_top1"] for a in archs])
+    records = [budget_search(device, budget, s, out / device / label / f"seed{s}") for s in range(seeds)]
+    mapped = np.array([r.accuracy.mapped.top1 for r in records])
     gains = 100 * (mapped - rival["published_top1"])
     return {
         "budget_ms": budget,
         "budget_from": label,
         "mapped_top1": mapped.tolist(),
-        "estimated_top1": [a["estimated_top1"] for a in archs],
-        "predicted_latency_ms": [a["predicted_latency_ms"] for a in archs],
-        "resolution": [a["resolution"] for a in archs],
-        "spec_hash": [a["spec_hash"] for a in archs],
+        "estimated_top1": [r.accuracy.estimated_top1 for r in records],
+        "predicted_latency_ms": [r.costs.latency_ms for r in records],
+        "resolution": [r.choice.resolution for r in records],
+        "spec_hash": [r.choice.spec_hash for r in records],
         "rival": rival,
         "gain_points": gains.tolist(),
         "mean_gain_points": float(gains.mean()),

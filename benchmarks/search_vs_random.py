@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
-from nas.search.device_search import BASELINE, DeviceSearch, SearchSettings, load_estimator, search_space
 from nas.search.evolution import AgingEvolution, feasible_samples
+from nas.search.preparation import BASELINE, DeviceSearch, load_estimator, search_space
+from nas.search.settings import SearchSettings
 
 
 def random_search(space, objective, constraints, count: int, seed: int) -> float:

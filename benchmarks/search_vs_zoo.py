@@ -42,7 +42,10 @@ from pathlib import Path
 from common.cli import UserError, run
 from latency_models.device_profiles import load_predictor
 from nas.options import DEFAULT_CALIB_IMAGES
-from nas.search.device_search import SearchSettings, load_estimator, published_form, search_device
+from nas.search.preparation import load_estimator, published_form
+from nas.search.record import SearchRecord
+from nas.search.run import search_device
+from nas.search.settings import SearchSettings
 from nas.training.data import Dataset, Normalizer, load_dataset
 from nas.training.evaluation import Evaluator, calibration_images, eval_batch, plain_forward
 from nas.training.run import TrainConfig
@@ -75,7 +78,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def searched_arch(args, out: Path) -> tuple[Path, dict]:
+def searched_arch(args, out: Path) -> tuple[Path, SearchRecord]:
     """The search result compared (run first unless --arch names one), refused unless it is a
     proxy-form network searched for the target asked."""
     target = args.target or DEFAULT_TARGET
@@ -86,34 +89,34 @@ def searched_arch(args, out: Path) -> tuple[Path, dict]:
         searched = out / "search" / target
         settings = SearchSettings(target=target, seed=args.seed, estimator=ESTIMATOR, resume=True)
         search_device(settings, searched)  # writes its result into searched
-    ArchSpec.load(str(arch_path))  # a SpecError (one line) on a file that is not a search result
-    arch = json.loads(arch_path.read_text())
-    if arch.get("form") != "proxy":
+    record = SearchRecord.load(arch_path)  # a SearchError (one line) on a file that is not a search result
+    form = record.accuracy.form or "unstated"  # a schema-1 arch.json does not say
+    if form != "proxy":
         raise UserError(
-            f"{arch_path}: a network in the {arch.get('form', 'unstated')!r} form, not 'proxy' (the form trained here):"
+            f"{arch_path}: a network in the {form!r} form, not 'proxy' (the form trained here):"
             f" it would not be priced and trained alike; search with --estimator {ESTIMATOR}"
         )
-    if args.target and args.target != arch["target"]["name"]:
-        raise UserError(f"{arch_path} was searched for {arch['target']['name']}, not --target {args.target}")
-    return arch_path, arch
+    if args.target and args.target != record.target.name:
+        raise UserError(f"{arch_path} was searched for {record.target.name}, not --target {args.target}")
+    return arch_path, record
 
 
 def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     """The settings the results depend on, and the networks to train (searched first), each
     with the spec it is priced as (`spec`, dropped before a result is written)."""
-    arch_path, arch = searched_arch(args, out)
-    target, precision = arch["target"]["name"], arch["target"]["precision"]
-    estimator_name = arch["estimator"]["name"]
+    arch_path, record = searched_arch(args, out)
+    target, precision = record.target.name, record.target.precision
+    estimator_name = record.estimator.name
     estimator, _ = load_estimator(SearchSettings(target=target, precision=precision, estimator=estimator_name))
     scope = estimator.scope
     if scope.form != "proxy":
         raise UserError(f"{arch_path}: its estimator {estimator_name} scores the {scope.form} form, not the proxy")
-    budget = arch["budget_ms"]
+    budget = record.budget.ms
     predictor = load_predictor(target, precision)
-    searched = ArchSpec.load(str(arch_path))
+    searched = record.choice.spec
     nets = [
         {
-            "name": f"searched ({arch['spec_hash'][:12]})",
+            "name": f"searched ({record.choice.spec_hash[:12]})",
             "source": str(arch_path),
             "predicted_latency_ms": predictor.spec_ms(searched, precision),
             "spec": searched,
@@ -131,11 +134,11 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
         "target": target,
         "precision": precision,
         "budget_ms": budget,
-        "budget_source": arch["budget_source"],
-        "searched_spec_hash": arch["spec_hash"],
+        "budget_source": record.budget.source,
+        "searched_spec_hash": record.choice.spec_hash,
         "form": scope.form,
         "input": f"{scope.resolutions[0]} px, {scope.in_channels} channel(s), {scope.classes} classes",
-        "estimator": {"name": estimator_name, "sha256": arch["estimator"]["sha256"]},
+        "estimator": {"name": estimator_name, "sha256": record.estimator.sha256},
         "data": args.data,
         "train_images": args.train_images,
         "epochs": args.epochs,

@@ -29,14 +29,15 @@ import numpy as np
 
 from common.files import write_atomic, write_figure
 from latency_models.device_profiles import load_predictor, saved_host_predictor
-from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
+from nas.search.preparation import load_estimator, published_form
+from nas.search.record import SearchRecord
+from nas.search.run import budget_search
+from nas.search.settings import SearchSettings
 from search_spaces import zoo
-from search_spaces.arch_spec import ArchSpec
 
 DEVICES = ("pixel4", "pixel4-gpu", "note10", "pixel1", "pixel3")
 REFERENCE = "mobilenet_v3_large_1.0"  # each device's budget is its predicted latency of this network
 PRECISION = "fp32"
-KEPT = ("spec_hash", "resolution", "mapped_top1", "estimated_top1", "macs", "predicted_latency_ms")  # of each choice
 
 
 def parse_args():
@@ -56,21 +57,32 @@ def matrix(devices: list[str], budgets: dict, choices: dict, predictors: dict) -
     """cells[D][E]: per seed, the choice searched for D priced on E (latency, meets E's budget)."""
     cells = {}
     for d in devices:
-        specs = [ArchSpec.from_dict(arch["spec"]) for arch in choices[d]]
         cells[d] = {}
         for e in devices:
             cells[d][e] = []
-            for arch, spec in zip(choices[d], specs):
-                latency = predictors[e].spec_ms(spec, PRECISION)
+            for record in choices[d]:
+                latency = predictors[e].spec_ms(record.choice.spec, PRECISION)
                 cells[d][e].append(
                     {
                         "latency_ms": latency,
                         "meets": latency <= budgets[e] * (1 + 1e-9),
                         "overrun": latency / budgets[e] - 1,
-                        "mapped_top1": arch["mapped_top1"],
+                        "mapped_top1": record.accuracy.mapped.top1,
                     }
                 )
     return cells
+
+
+def kept(record: SearchRecord) -> dict:
+    """What matrix.json keeps of each choice."""
+    return {
+        "spec_hash": record.choice.spec_hash,
+        "resolution": record.choice.resolution,
+        "mapped_top1": record.accuracy.mapped.top1,
+        "estimated_top1": record.accuracy.estimated_top1,
+        "macs": record.costs.macs,
+        "predicted_latency_ms": record.costs.latency_ms,
+    }
 
 
 def column_gains(devices: list[str], cells: dict, reference_top1: float, seeds: int) -> dict:
@@ -185,7 +197,7 @@ def main() -> None:
     choices = {}
     for d in devices:
         choices[d] = [budget_search(d, budgets[d], s, out / d / f"seed{s}") for s in range(args.seeds)]
-        hashes = ", ".join(a["spec_hash"] for a in choices[d])
+        hashes = ", ".join(r.choice.spec_hash for r in choices[d])
         print(f"searched {d:<11} budget {budgets[d]:7.2f} ms: {hashes}", flush=True)
     cells = matrix(devices, budgets, choices, predictors)
     gains = column_gains(devices, cells, reference_top1, args.seeds)
@@ -212,7 +224,7 @@ def main() -> None:
         "seeds": args.seeds,
         "devices": devices,
         "budgets_ms": budgets,
-        "choices": {d: [{k: a[k] for k in KEPT} for a in choices[d]] for d in devices},
+        "choices": {d: [kept(r) for r in choices[d]] for d in devices},
         "cells": cells,
         "gains": gains,
         "seconds": seconds,

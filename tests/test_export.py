@@ -14,7 +14,8 @@ from latency_models.batch import SpaceCost
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.estimator import fit, proxy_scope, supernet_dimensions
 from nas.export.extract import extract
-from nas.search.device_search import SearchError, SearchSettings, search_device
+from nas.search.run import search_device, write_record
+from nas.search.settings import SearchError, SearchSettings
 from nas.supernet.supernet import Layout
 from nas.training.run import Run
 from search_spaces import get_space
@@ -202,7 +203,7 @@ def test_a_search_with_a_supernets_estimator_prices_the_network_export_exports(t
     path = tmp_path / "estimator.json"
     fit(space, supernet_dimensions(space), choices, top1, steps=50, scope=scope).save(path)
     settings = SearchSettings(target="pixel4", estimator=str(path), latency_ms=50.0, population=8, generations=2)
-    search_device(settings, tmp_path / "search").write(tmp_path / "search")
+    write_record(search_device(settings, tmp_path / "search"), tmp_path / "search")
     arch = json.loads((tmp_path / "search" / "arch.json").read_text())
     exported = extract(str(run), str(tmp_path / "search" / "arch.json"), calib_images=32).spec
     assert exported.content_hash() == arch["spec_hash"] and arch["form"] == "proxy"

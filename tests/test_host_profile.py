@@ -16,7 +16,8 @@ from latency_models.host import HostBackend
 from latency_models.signature import spec_blocks
 from latency_models.table import LatencyTable
 from nas.search import __main__ as search_command
-from nas.search.device_search import BASELINE, HOST_SAMPLES, SearchSettings, host_specs
+from nas.search.preparation import BASELINE, HOST_SAMPLES, host_specs
+from nas.search.settings import SearchSettings
 from search_spaces.zoo import get as zoo_model
 
 SMALL = "mobilenet_v3_small_0.35"

@@ -16,7 +16,8 @@ from latency_models.importers import import_ofa
 from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
 from nas.accuracy.scope import Scope
 from nas.search import __main__ as search
-from nas.search.device_search import SearchError, SearchSettings, search_device
+from nas.search.run import search_device, write_record
+from nas.search.settings import SearchError, SearchSettings
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space
@@ -228,8 +229,8 @@ def test_the_library_runs_the_same_search_as_the_command(estimator, tmp_path, ca
     assert code == 0
     generations = []
     settings = SearchSettings(target="note10", estimator=estimator, population=16, generations=4)
-    result = search_device(settings, tmp_path / "lib", lambda s: generations.append(s.evolution.generation))
-    result.write(tmp_path / "lib")
+    record = search_device(settings, tmp_path / "lib", lambda s: generations.append(s.evolution.generation))
+    write_record(record, tmp_path / "lib")
     assert generations == [1, 2, 3, 4]
     ours, theirs = (
         without_timing(tmp_path / "lib" / "arch.json"),
@@ -242,11 +243,10 @@ def test_once_for_alls_tutorial_setting_is_met_on_its_own_table(tmp_path, latenc
     """`nas.search --target=note10 --latency-ms 25` with the defaults: a width-1.2 network scored at
     least the tutorial's 81.71% by Once-for-All's predictor and within 25 ms by Once-for-All's own
     Note10 table (imported by latency_models.import_table), not only by the learned profile."""
-    result = search_device(SearchSettings(target="note10", latency_ms=25.0), tmp_path).arch
+    record = search_device(SearchSettings(target="note10", latency_ms=25.0), tmp_path)
     table = import_ofa(sorted((latency_data / "raw" / "ofa_note10").glob("*_lookup_table.yaml")))
-    spec = ArchSpec.from_dict(result["spec"])
-    assert result["choices"]["width"] == 1.2 and result["estimated_top1"] >= 0.8171
-    assert table.spec_latency(spec) <= 25.0
+    assert record.choice.choices["width"] == 1.2 and record.accuracy.estimated_top1 >= 0.8171
+    assert table.spec_latency(record.choice.spec) <= 25.0
 
 
 DAMAGED_STATES = [

@@ -46,8 +46,11 @@ from latency_models.options import add_precision
 from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
 from nas.accuracy.scope import FORMS
 from nas.options import add_supernet
-from nas.search.device_search import DeviceSearch, SearchSettings, host_specs, prepare_searches, run_search
+from nas.search.preparation import DeviceSearch, host_specs, prepare_searches
+from nas.search.record import SearchRecord
 from nas.search.report import top1_text
+from nas.search.run import run_search
+from nas.search.settings import SearchSettings
 
 PROG = "python -m nas.search"
 # Bounds on work asked for by mistake: the defaults (200 x 50, ~10,000 candidates) search in
@@ -117,7 +120,7 @@ def _settings(args) -> list[SearchSettings]:
     return [SearchSettings(target=t, **shared) for t in targets]
 
 
-def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Path]) -> dict[str, dict]:
+def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Path]) -> dict[str, SearchRecord]:
     columns = (
         TextColumn("{task.description:>8}"),
         BarColumn(),
@@ -136,7 +139,7 @@ def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Pa
                 label = f"best {best.best_score:.2%} of {best.evaluated}" if best.best is not None else "none feasible"
                 progress.update(task, advance=1, best=label)
 
-            results[target] = run_search(search, spent, outs[target], advance).arch  # written into outs[target]
+            results[target] = run_search(search, spent, outs[target], advance)  # written into outs[target]
     return results
 
 
@@ -157,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_summary(args, results: dict[str, dict], outs: dict[str, Path]) -> None:
+def _print_summary(args, results: dict[str, SearchRecord], outs: dict[str, Path]) -> None:
     first = next(iter(results.values()))
-    mapped = "mapped_top1" in first
-    title = f"{args.space}, {first['form']} form, {args.precision}, seed {args.seed}"
+    mapped = first.accuracy.mapped is not None
+    title = f"{args.space}, {first.accuracy.form} form, {args.precision}, seed {args.seed}"
     if args.supernet:
         title += " (top-1: estimated / on the supernet)"
     table = Table(title=title)
@@ -169,37 +172,37 @@ def _print_summary(args, results: dict[str, dict], outs: dict[str, Path]) -> Non
         table.add_column(column, justify="left" if column == "device" else "right")
     for target, r in results.items():
         top1 = top1_text(r)
-        if "supernet_top1" in r:
-            top1 += f" / {100 * r['supernet_top1']:.2f}%"
-        row = [target, f"{r['budget_ms']:.2f}", f"{r['predicted_latency_ms']:.2f}", str(r["resolution"]), top1]
-        table.add_row(*row, f"{r['macs'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}")
+        if r.accuracy.supernet_top1 is not None:
+            top1 += f" / {100 * r.accuracy.supernet_top1:.2f}%"
+        row = [target, f"{r.budget.ms:.2f}", f"{r.costs.latency_ms:.2f}", str(r.choice.resolution), top1]
+        table.add_row(*row, f"{r.costs.macs / 1e6:.1f}", f"{r.costs.params / 1e6:.2f}")
     Console(width=None if Console().is_terminal else 120).print(table)
     for target, r in results.items():
         if mapped:
             print(f"{target}: {_against_published(r)}")
     for target, r in results.items():
-        budget = f"budget {r['budget_ms']:.2f} ms = {r['budget_source']}; " if args.latency_ms is None else ""
+        budget = f"budget {r.budget.ms:.2f} ms = {r.budget.source}; " if args.latency_ms is None else ""
         print(f"{target}: {budget}wrote {outs[target]}/", file=sys.stderr)
     if mapped:
         print(
-            f"ImageNet top-1: {first['estimator']['mapped_top1_is']}, mapped from the raw estimate "
-            f"({first['estimator']['estimated_top1_is']}); see report.md.",
+            f"ImageNet top-1: {first.accuracy.mapped.top1_is}, mapped from the raw estimate "
+            f"({first.accuracy.estimated_top1_is}); see report.md.",
             file=sys.stderr,
         )
 
 
-def _against_published(result: dict) -> str:
-    comparison = result["published_comparison"]
-    best = comparison["best_at_or_under"]
-    window = f"±{comparison['window']:.0%} of the budget"
-    if not comparison["near_budget"]:
+def _against_published(record: SearchRecord) -> str:
+    comparison = record.comparison
+    best = comparison.best_at_or_under
+    window = f"±{comparison.window:.0%} of the budget"
+    if not comparison.near_budget:
         return f"no published model with a published top-1 is predicted within {window}"
     if best is None:
         return f"no published model within {window} is as fast as the choice"
-    caveat = " (mapped top-1 extrapolated)" if result["mapped_top1_extrapolated"] else ""
+    caveat = " (mapped top-1 extrapolated)" if record.accuracy.mapped.extrapolated else ""
     return (
-        f"{comparison['gain_points']:+.1f} points{caveat} over {best['name']} ({100 * best['published_top1']:.1f}% "
-        f"published, {best['predicted_latency_ms']:.2f} ms), the best published model within {window} at or under "
+        f"{comparison.gain_points:+.1f} points{caveat} over {best.name} ({100 * best.published_top1:.1f}% "
+        f"published, {best.latency_ms:.2f} ms), the best published model within {window} at or under "
         "the choice's latency"
     )
 

@@ -43,7 +43,9 @@ def feasible(constraints: Sequence[BatchFn], choices: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class SearchResult:
+class EvolutionResult:
+    """What aging evolution has found so far: its best candidate and every candidate it scored."""
+
     best: Choices | None
     best_score: float
     evaluated: int  # distinct feasible candidates scored
@@ -181,11 +183,11 @@ class AgingEvolution(Strategy):
         keep = len(children)
         self.members, self.scores = (self.members + children)[keep:], (self.scores + child_scores)[keep:]
 
-    def result(self) -> SearchResult:
+    def result(self) -> EvolutionResult:
         if not self.history:
-            return SearchResult(None, float("-inf"), 0)
+            return EvolutionResult(None, float("-inf"), 0)
         best, best_score = max(self.history, key=lambda item: item[1])
-        return SearchResult(best, best_score, len(self.history), self.history)
+        return EvolutionResult(best, best_score, len(self.history), self.history)
 
     def state(self) -> dict:
         return {

@@ -10,57 +10,57 @@ networks) the published models cannot be scored and sit on the latency axis as t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from common.files import write_figure
+from nas.search.record import SearchRecord
 
 
-def top1_text(result: dict[str, Any]) -> str:
+def top1_text(record: SearchRecord) -> str:
     """The choice's accuracy as it may be quoted: the mapped ImageNet top-1 to a tenth of a point
     with its error (the mapping's leave-one-out RMSE), or marked extrapolated where the raw score
     lies outside those the mapping was fitted on; then the raw estimate it comes from."""
-    raw = f"{100 * result['estimated_top1']:.2f}%"
-    if "mapped_top1" not in result:
+    raw = f"{100 * record.accuracy.estimated_top1:.2f}%"
+    mapped = record.accuracy.mapped
+    if mapped is None:
         return raw
-    if result["mapped_top1_extrapolated"]:
-        return f"{100 * result['mapped_top1']:.1f}%, extrapolated (raw {raw})"
-    error = result["estimator"]["mapping"]["leave_one_out_rmse_points"]
-    return f"{100 * result['mapped_top1']:.1f}% ± {error:.1f} (raw {raw})"
+    if mapped.extrapolated:
+        return f"{100 * mapped.top1:.1f}%, extrapolated (raw {raw})"
+    return f"{100 * mapped.top1:.1f}% ± {mapped.error_points:.1f} (raw {raw})"
 
 
-def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines: list[dict]) -> None:
+def plot_front(path: Path, record: SearchRecord) -> None:
     # deferred: matplotlib takes about a second to import, and only this plot needs it
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mapped = "mapped_top1" in result
-    key = "mapped_top1" if mapped else "estimated_top1"
-    budget = result["budget_ms"]
+    mapped = record.accuracy.mapped
+    chosen_top1 = mapped.top1 if mapped else record.accuracy.estimated_top1
+    latency, budget = record.costs.latency_ms, record.budget.ms
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    xs = [p["predicted_latency_ms"] for p in front]
-    ys = [100 * p[key] for p in front]
+    xs = [p.latency_ms for p in record.front]
+    ys = [100 * (p.mapped_top1 if mapped else p.estimated_top1) for p in record.front]
     front_label = (
         "Pareto front (searched; estimate mapped to fine-tuned top-1)" if mapped else "Pareto front (searched)"
     )
     ax.plot(xs, ys, "o-", color="tab:blue", markersize=4, label=front_label)
     chosen = "chosen"
-    if mapped and not result["mapped_top1_extrapolated"]:
-        error = result["estimator"]["mapping"]["leave_one_out_rmse_points"]
-        ax.errorbar([result["predicted_latency_ms"]], [100 * result[key]], yerr=[error], color="tab:red", capsize=4)
+    if mapped and not mapped.extrapolated:
+        error = mapped.error_points
+        ax.errorbar([latency], [100 * chosen_top1], yerr=[error], color="tab:red", capsize=4)
         chosen = f"chosen (± {error:.1f}: the mapping's leave-one-out error)"
     elif mapped:
         chosen = "chosen (mapping extrapolated)"
-    ax.plot([result["predicted_latency_ms"]], [100 * result[key]], "*", color="tab:red", markersize=14, label=chosen)
+    ax.plot([latency], [100 * chosen_top1], "*", color="tab:red", markersize=14, label=chosen)
     ax.axvline(budget, color="gray", linestyle="--", linewidth=1, label=f"budget {budget:.1f} ms")
     x_max = max(max(xs), budget) * 1.6
-    shown = [b for b in baselines if b["predicted_latency_ms"] <= x_max]
+    shown = [b for b in record.published if b.latency_ms <= x_max]
     if mapped:
-        scored = [b for b in shown if "published_top1" in b]
+        scored = [b for b in shown if b.published_top1 is not None]
         ax.plot(
-            [b["predicted_latency_ms"] for b in scored],
-            [100 * b["published_top1"] for b in scored],
+            [b.latency_ms for b in scored],
+            [100 * b.published_top1 for b in scored],
             "s",
             color="tab:green",
             markersize=4,
@@ -68,10 +68,10 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
         )
         for b in scored:
             ax.annotate(
-                b["name"], (b["predicted_latency_ms"], 100 * b["published_top1"]), xytext=(3, -3),
+                b.name, (b.latency_ms, 100 * b.published_top1), xytext=(3, -3),
                 textcoords="offset points", fontsize=6, color="tab:green",
             )  # fmt: skip
-        all_y = ys + [100 * b["published_top1"] for b in scored]
+        all_y = ys + [100 * b.published_top1 for b in scored]
         ax.set_ylim(min(all_y) - 1, max(all_y) + 1)
         ax.set_ylabel("ImageNet top-1 (%)")
     else:
@@ -80,15 +80,15 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
         base_y = lo - 6 * margin  # the published models sit on a strip below the front
         ax.set_ylim(base_y - margin, hi + margin)
         for b in shown:
-            ax.plot([b["predicted_latency_ms"]], [base_y], "|", color="tab:green", markersize=10)
+            ax.plot([b.latency_ms], [base_y], "|", color="tab:green", markersize=10)
             ax.annotate(
-                b["name"], (b["predicted_latency_ms"], base_y), xytext=(0, 6), textcoords="offset points",
+                b.name, (b.latency_ms, base_y), xytext=(0, 6), textcoords="offset points",
                 rotation=90, fontsize=6, ha="center", va="bottom", color="tab:green",
             )  # fmt: skip
-        ax.set_ylabel(f"estimated top-1 (%): {result['estimator']['scores']}", fontsize=7)
+        ax.set_ylabel(f"estimated top-1 (%): {record.estimator.scores}", fontsize=7)
     ax.set_xlim(0, x_max)
-    ax.set_xlabel(f"predicted latency on {result['target']['name']} ({result['target']['precision']}, ms)")
-    ax.set_title(f"{result['spec']['name']}: search on {result['target']['name']}", fontsize=10)
+    ax.set_xlabel(f"predicted latency on {record.target.name} ({record.target.precision}, ms)")
+    ax.set_title(f"{record.choice.spec.name}: search on {record.target.name}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -96,55 +96,54 @@ def plot_front(path: Path, result: dict[str, Any], front: list[dict], baselines:
     plt.close(fig)
 
 
-def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -> str:
-    target, budget, estimator = result["target"], result["budget_ms"], result["estimator"]
-    mapped = "mapped_top1" in result
+def markdown(record: SearchRecord) -> str:
+    target, budget, estimator = record.target, record.budget, record.estimator
+    accuracy, mapped, choice = record.accuracy, record.accuracy.mapped, record.choice
     lines = [
-        f"# Search for {target['name']} ({target['precision']})",
+        f"# Search for {target.name} ({target.precision})",
         "",
-        f"Budget: **{budget:.2f} ms** ({result['budget_source']}). Space `{result['space']}`, {result['form']} "
-        f"form at {result['resolution']}x{result['resolution']}, seed {result['seed']}, "
-        f"{result['search']['evaluated']} candidates scored in {result['search']['seconds']:.1f} s.",
+        f"Budget: **{budget.ms:.2f} ms** ({budget.source}). Space `{choice.space}`, {accuracy.form} "
+        f"form at {choice.resolution}x{choice.resolution}, seed {record.seed}, "
+        f"{record.effort.evaluated} candidates scored in {record.effort.seconds:.1f} s.",
         "",
         "## The choice",
         "",
         f"| predicted latency | {'ImageNet top-1 (mapped, raw)' if mapped else 'estimated top-1'} | MACs | params "
         "| spec hash |",
         "|---|---|---|---|---|",
-        f"| {result['predicted_latency_ms']:.2f} ms | {top1_text(result)} "
-        f"| {result['macs'] / 1e6:.1f} M | {result['params'] / 1e6:.2f} M | `{result['spec_hash'][:12]}` |",
+        f"| {record.costs.latency_ms:.2f} ms | {top1_text(record)} "
+        f"| {record.costs.macs / 1e6:.1f} M | {record.costs.params / 1e6:.2f} M | `{choice.spec_hash[:12]}` |",
         "",
     ]
-    if "supernet_top1" in result:
-        lines += [f"Re-scored with the supernet: top-1 {100 * result['supernet_top1']:.2f}%.", ""]
+    if accuracy.supernet_top1 is not None:
+        lines += [f"Re-scored with the supernet: top-1 {100 * accuracy.supernet_top1:.2f}%.", ""]
     lines += [
-        "Choices: " + ", ".join(f"{k}={v}" for k, v in result["choices"].items()),
+        "Choices: " + ", ".join(f"{k}={v}" for k, v in choice.choices.items()),
         "",
-        f"Latency: {target['description']} ({target['source']}).",
+        f"Latency: {target.description} ({target.source}).",
         "",
-        f"Accuracy: the estimator `{estimator['name']}` scores {estimator['scores']}. The raw estimate is "
-        f"{estimator['estimated_top1_is']}.",
+        f"Accuracy: the estimator `{estimator.name}` scores {estimator.scores}. The raw estimate is "
+        f"{accuracy.estimated_top1_is}.",
     ]
     if mapped:
-        m = estimator["mapping"]
+        m = mapped.mapping
         lines += [
-            f"The mapped top-1 is the {estimator['mapped_top1_is']}: raw x {m['slope']:.3f} "
-            f"{100 * m['intercept']:+.2f} points, fitted on {m['networks']} published networks "
-            f"({m['source']}); leave-one-out error {m['leave_one_out_rmse_points']:.2f} points RMSE, "
-            f"{m['leave_one_out_max_points']:.2f} at most; fitted over raw scores "
-            f"{100 * m['raw_range'][0]:.1f}-{100 * m['raw_range'][1]:.1f}%"
+            f"The mapped top-1 is the {mapped.top1_is}: raw x {m.slope:.3f} "
+            f"{100 * m.intercept:+.2f} points, fitted on {m.networks} published networks "
+            f"({m.source}); leave-one-out error {m.leave_one_out_rmse_points:.2f} points RMSE, "
+            f"{m.leave_one_out_max_points:.2f} at most; fitted over raw scores "
+            f"{100 * m.raw_range[0]:.1f}-{100 * m.raw_range[1]:.1f}%"
             + (
-                f" (this choice's {100 * result['estimated_top1']:.1f}% lies outside it: its mapped top-1 is an "
+                f" (this choice's {100 * accuracy.estimated_top1:.1f}% lies outside it: its mapped top-1 is an "
                 "extrapolation, with no measured error)."
-                if result["mapped_top1_extrapolated"]
+                if mapped.extrapolated
                 else "."
             ),
         ]
-    lines += ["", estimator["summary"], ""]
-    comparison = result.get("published_comparison")
-    if comparison:
-        lines += _comparison_lines(result, comparison)
-    key, label = ("mapped_top1", "ImageNet top-1 (mapped)") if mapped else ("estimated_top1", "estimated top-1")
+    lines += ["", estimator.summary, ""]
+    if record.comparison:
+        lines += _comparison_lines(record)
+    label = "ImageNet top-1 (mapped)" if mapped else "estimated top-1"
     lines += [
         f"## Pareto front ({label} against predicted latency)",
         "",
@@ -153,9 +152,9 @@ def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -
     ]
     digits = 1 if mapped else 2
     lines += [
-        f"| {p['predicted_latency_ms']:.2f} | {100 * p[key]:.{digits}f}% | {p['macs'] / 1e6:.1f} "
-        f"| {p['params'] / 1e6:.2f} |"
-        for p in front
+        f"| {p.latency_ms:.2f} | {100 * (p.mapped_top1 if mapped else p.estimated_top1):.{digits}f}% "
+        f"| {p.macs / 1e6:.1f} | {p.params / 1e6:.2f} |"
+        for p in record.front
     ]
     lines += ["", "## Published models on the same latency axis", ""]
     if mapped:
@@ -170,44 +169,45 @@ def markdown(result: dict[str, Any], front: list[dict], baselines: list[dict]) -
         "| model | resolution | predicted latency (ms) | within budget | published top-1 | MACs (M) | params (M) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for b in sorted(baselines, key=lambda b: b["predicted_latency_ms"]):
-        inside = "yes" if b["predicted_latency_ms"] <= budget else "no"
-        published = f"{100 * b['published_top1']:.1f}%" if "published_top1" in b else "-"
+    for b in sorted(record.published, key=lambda b: b.latency_ms):
+        inside = "yes" if b.latency_ms <= budget.ms else "no"
+        published = f"{100 * b.published_top1:.1f}%" if b.published_top1 is not None else "-"
         lines.append(
-            f"| {b['name']} | {b['resolution']} | {b['predicted_latency_ms']:.2f} | {inside} | {published} "
-            f"| {b['macs'] / 1e6:.1f} | {b['params'] / 1e6:.2f} |"
+            f"| {b.name} | {b.resolution} | {b.latency_ms:.2f} | {inside} | {published} "
+            f"| {b.macs / 1e6:.1f} | {b.params / 1e6:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _comparison_lines(result: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
-    if not comparison["near_budget"]:
+def _comparison_lines(record: SearchRecord) -> list[str]:
+    comparison = record.comparison
+    if not comparison.near_budget:
         return [
-            f"No published model with a published top-1 is predicted within ±{comparison['window']:.0%} of the "
+            f"No published model with a published top-1 is predicted within ±{comparison.window:.0%} of the "
             "budget on this device.",
             "",
         ]
     lines = [
-        f"## Against published models near the budget (predicted latency within ±{comparison['window']:.0%})",
+        f"## Against published models near the budget (predicted latency within ±{comparison.window:.0%})",
         "",
         "| model | predicted latency (ms) | published ImageNet top-1 | source |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {b['name']} | {b['predicted_latency_ms']:.2f} | {100 * b['published_top1']:.1f}% | {b['top1_source']} |"
-        for b in comparison["near_budget"]
+        f"| {b.name} | {b.latency_ms:.2f} | {100 * b.published_top1:.1f}% | {b.top1_source} |"
+        for b in comparison.near_budget
     ]
-    best = comparison.get("best_at_or_under")
+    best = comparison.best_at_or_under
     lines.append("")
     if best:
         lines.append(
-            f"Best published model at or under the choice's {result['predicted_latency_ms']:.2f} ms: {best['name']} "
-            f"({100 * best['published_top1']:.1f}%). The choice's mapped top-1 is "
-            f"**{comparison['gain_points']:+.1f} points** against it"
+            f"Best published model at or under the choice's {record.costs.latency_ms:.2f} ms: {best.name} "
+            f"({100 * best.published_top1:.1f}%). The choice's mapped top-1 is "
+            f"**{comparison.gain_points:+.1f} points** against it"
             + (
                 " (the mapped top-1 extrapolated: no measured error)."
-                if result["mapped_top1_extrapolated"]
-                else f" (± {comparison['error_points']:.1f}, the mapping's error)."
+                if record.accuracy.mapped.extrapolated
+                else f" (± {comparison.error_points:.1f}, the mapping's error)."
             )
         )
     else:
