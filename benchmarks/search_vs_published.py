@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
-from common.files import write_atomic
+from common.files import read_json, write_atomic
 from latency_models.device_profiles import load_predictor
 from nas.accuracy.ofa_predictor import DATA
 from nas.search.preparation import load_estimator, published_form
@@ -65,12 +65,12 @@ def ofa_networks(device: str) -> list[dict]:
     nets = []
     for path in sorted((DATA / "ofa_specialized").glob(f"{device}_*")):
         _, latency, top1, finetune = path.name.split("_")
-        config = json.loads((path / "net.config").read_text())
+        config = read_json(path / "net.config", InputError)
         nets.append(
             {
                 "name": path.name,
                 "config": config,
-                "image_size": int(json.loads((path / "run.config").read_text())["image_size"]),
+                "image_size": int(read_json(path / "run.config", InputError)["image_size"]),
                 "named_latency_ms": float(latency.removeprefix("lat-").removesuffix("ms")),
                 "published_top1": float(top1.removeprefix("top1-")) / 100,
                 "finetune_epochs": int(finetune.removeprefix("finetune-")),

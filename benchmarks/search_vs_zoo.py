@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from common.cli import UserError, run
+from common.files import read_json_lines
 from latency_models.device_profiles import load_predictor
 from nas.options import DEFAULT_CALIB_IMAGES
 from nas.search.preparation import load_estimator, published_form
@@ -165,7 +166,7 @@ def as_trained(net: dict, data: Dataset) -> ArchSpec:
 def read_results(path: Path) -> tuple[dict | None, dict[str, dict]]:
     if not path.exists():
         return None, {}
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [record for _, record in read_json_lines(path, UserError).records]
     return lines[0]["settings"], {row["name"]: row for row in lines[1:]}
 
 

@@ -36,10 +36,10 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run, seed_int
+from common.progress import progress_bar
 from latency_models.device_profiles import known_targets
 from latency_models.host_profile import host_predictor
 from latency_models.options import add_precision
@@ -121,23 +121,17 @@ def _settings(args) -> list[SearchSettings]:
 
 
 def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Path]) -> dict[str, SearchRecord]:
-    columns = (
-        TextColumn("{task.description:>8}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[best]}"),
-    )
     results = {}
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    with progress_bar(Console(stderr=True), status=True, remaining=False) as progress:
         for target, (search, spent) in searches.items():
             task = progress.add_task(
-                target, total=search.settings.generations, completed=search.evolution.generation, best=""
+                f"{target:>8}", total=search.settings.generations, completed=search.evolution.generation, status=""
             )
 
             def advance(search: DeviceSearch, task=task) -> None:
                 best = search.evolution.result()
                 label = f"best {best.best_score:.2%} of {best.evaluated}" if best.best is not None else "none feasible"
-                progress.update(task, advance=1, best=label)
+                progress.update(task, advance=1, status=label)
 
             results[target] = run_search(search, spent, outs[target], advance)  # written into outs[target]
     return results

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import InputError
-from common.files import check_new_folder
+from common.files import check_new_folder, read_json
 from common.locks import Lock, hold
 from latency_models.batch import SpaceCost, SpaceLatency
 from latency_models.device_profiles import load_predictor
@@ -254,11 +254,12 @@ def prepare(
         search.lock = lock
         state_path = out / STATE
         if settings.resume and state_path.exists():
+            state = read_json(state_path, SearchError, "a search state")
             try:
-                return search, search.load_state(json.loads(state_path.read_text()), state_path)
+                return search, search.load_state(state, state_path)
             except SearchError:
                 raise  # a state of another search: load_state says which setting differs
-            except (KeyError, TypeError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
+            except (KeyError, TypeError, ValueError) as exc:
                 raise SearchError(f"{state_path}: cannot resume from it ({exc})") from None
         if settings.resume and (out / "arch.json").exists():
             raise SearchError(f"{out}: a search's result without its saved state ({STATE}): nothing to resume")
