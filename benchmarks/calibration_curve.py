@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from latency_models.bundled_profiles import DATA, pixel3
-from latency_models.calibration import STEPS, calibrate
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.predictor import LatencyPredictor, Measurement
-from latency_models.signature import spec_blocks
+from latency_models.predictor.calibration import STEPS, calibrate
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement
+from latency_models.profiles.bundled import DATA, pixel3
+from latency_models.profiles.registry import UnknownTarget, load_predictor
+from latency_models.tables.signature import spec_blocks
 from search_spaces.fbnet import FBNetSpace
 
 CSV_NAME = "help_fbnet_cifar100_mobile_latency.csv"

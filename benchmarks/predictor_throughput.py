@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from latency_models.batch import SpaceLatency
-from latency_models.device_profiles import load_predictor
+from latency_models.predictor.batch import SpaceLatency
+from latency_models.profiles.registry import load_predictor
 from search_spaces import get_space
 
 TARGET_PER_S = 100_000

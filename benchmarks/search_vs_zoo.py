@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from common.cli import UserError, run
-from latency_models.device_profiles import load_predictor
+from latency_models.profiles.registry import load_predictor
 from nas.options import DEFAULT_CALIB_IMAGES
 from nas.search.device_search import SearchSettings, load_estimator, published_form, search_device
 from nas.training.data import Dataset, Normalizer, load_dataset

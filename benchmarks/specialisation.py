@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import write_atomic, write_figure
-from latency_models.device_profiles import load_predictor, saved_host_predictor
+from latency_models.profiles.registry import load_predictor, saved_host_predictor
 from nas.search.device_search import SearchSettings, budget_search, load_estimator, published_form
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec

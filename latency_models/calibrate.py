@@ -23,7 +23,8 @@ import numpy as np
 
 from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
 from common.locks import hold
-from latency_models.calibration import (
+from latency_models.options import add_precision
+from latency_models.predictor.calibration import (
     MIN_MEASUREMENTS,
     PRIOR_WEIGHT,
     STEPS,
@@ -35,10 +36,9 @@ from latency_models.calibration import (
     read_measurements,
     summarize,
 )
-from latency_models.device_profiles import PROFILES, UnknownTarget, user_profiles_dir
-from latency_models.options import add_precision
-from latency_models.predictor import LatencyPredictor, Measurement, PredictorError
-from latency_models.signature import PRECISIONS
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, PredictorError
+from latency_models.profiles.registry import PROFILES, UnknownTarget, user_profiles_dir
+from latency_models.tables.signature import PRECISIONS
 
 PROG = "python -m latency_models.calibrate"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.cli import ArgumentParser, run
-from latency_models.device_profiles import describe_profiles
+from latency_models.profiles.registry import describe_profiles
 
 PROG = "python -m latency_models.devices"
 COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "fidelity", "source")

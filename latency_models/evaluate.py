@@ -30,8 +30,11 @@ from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from common.files import write_atomic
-from latency_models.device_profiles import host_table_path, measure_command, save_host_predictor
-from latency_models.fidelity import (
+from latency_models.measurement.block_timing import block_progress, hold_table, measure_into
+from latency_models.measurement.first_use import distinct_blocks
+from latency_models.measurement.host import HostBackend
+from latency_models.options import add_form_arguments, add_precision, form_space
+from latency_models.predictor.fidelity import (
     CALIBRATION_SEED_OFFSET,
     MeasurementLog,
     base_predictor,
@@ -44,13 +47,10 @@ from latency_models.fidelity import (
     score_set,
     unmeasured,
 )
-from latency_models.host import HostBackend
-from latency_models.host_profile import distinct_blocks
-from latency_models.measuring import block_progress, hold_table, measure_into
-from latency_models.options import add_form_arguments, add_precision, form_space
-from latency_models.predictor import LatencyPredictor
-from latency_models.signature import space_blocks
-from latency_models.table import LatencyTable, TableError
+from latency_models.predictor.latency_predictor import LatencyPredictor
+from latency_models.profiles.registry import host_table_path, measure_command, save_host_predictor
+from latency_models.tables.latency_table import LatencyTable, TableError
+from latency_models.tables.signature import space_blocks
 from search_spaces import SPACES, ArchSpec, get_space
 from search_spaces.space import ChoiceSpace
 from search_spaces.zoo import ZOO

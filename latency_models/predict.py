@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 from common.cli import ArgumentParser, UserError, positive_int, run
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.host_profile import host_predictor
+from latency_models.measurement.first_use import host_predictor
 from latency_models.options import add_precision
-from latency_models.predictor import PredictorError
+from latency_models.predictor.latency_predictor import PredictorError
+from latency_models.profiles.registry import UnknownTarget, load_predictor
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model

@@ -40,9 +40,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run, seed_int
-from latency_models.device_profiles import known_targets
-from latency_models.host_profile import host_predictor
+from latency_models.measurement.first_use import host_predictor
 from latency_models.options import add_precision
+from latency_models.profiles.registry import known_targets
 from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
 from nas.accuracy.scope import FORMS
 from nas.options import add_supernet

@@ -34,9 +34,9 @@ import numpy as np
 from common.errors import InputError
 from common.files import check_new_folder, write_atomic
 from common.locks import Lock, hold
-from latency_models.batch import SpaceCost, SpaceLatency
-from latency_models.device_profiles import load_predictor
 from latency_models.options import DEFAULT_PRECISION
+from latency_models.predictor.batch import SpaceCost, SpaceLatency
+from latency_models.profiles.registry import load_predictor
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
 from nas.accuracy.scope import Scope, ScopeMismatch
 from nas.search.evolution import NSGA2, AgingEvolution, Budget, pareto_front

@@ -25,7 +25,7 @@ from typing import Any
 
 from common.errors import InputError
 from common.files import check_document, write_atomic
-from latency_models.signature import Block, spec_blocks
+from latency_models.tables.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 SCHEMA_VERSION = 1

@@ -66,8 +66,8 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.calibration import STEPS, TRAINABLE, calibrate, describe, errors, summarize
-from latency_models.predictor import LatencyPredictor, Measurement
+from latency_models.predictor.calibration import STEPS, TRAINABLE, calibrate, describe, errors, summarize
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.graph import count_macs
 from search_spaces.zoo.pytorchcv import MODELS as PYTORCHCV

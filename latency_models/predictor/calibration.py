@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from common.errors import InputError
-from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
-from latency_models.predictor import LatencyPredictor, Measurement, fit
-from latency_models.signature import PRECISIONS
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, fit
+from latency_models.profiles.registry import UnknownTarget, bundled, load_predictor
+from latency_models.tables.signature import PRECISIONS
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec, SpecError
 

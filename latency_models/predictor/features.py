@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from latency_models.signature import Block
+from latency_models.tables.signature import Block
 from search_spaces.arch_spec import (
     ACTIVATIONS,
     Conv,

@@ -48,8 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from latency_models.backends import BlockError, DeviceError, Timing
-from latency_models.table import TableMetadata
+from latency_models.measurement.backends import BlockError, DeviceError, Timing
+from latency_models.tables.latency_table import TableMetadata
 
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 DEFAULT_REMOTE_DIR = "/data/local/tmp/nas_blocks"

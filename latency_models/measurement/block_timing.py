@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common.locks import Lock, hold
-from latency_models.backends import Backend, BlockError, Timing
-from latency_models.signature import Block
-from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.measurement.backends import Backend, BlockError, Timing
+from latency_models.tables.latency_table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.tables.signature import Block
 from latency_models.tflite.emit import emit_block
 
 # Metadata that must agree before a run may add rows to an existing table.

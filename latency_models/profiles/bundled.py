@@ -21,13 +21,13 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from latency_models.importers import import_hwnasbench, import_ofa, import_proxyless
-from latency_models.pixel4_profile import CONFIGS, device_name
-from latency_models.pixel4_profile import build as build_pixel4
-from latency_models.predictor import LatencyPredictor, fit
-from latency_models.table import LatencyTable
+from latency_models.predictor.latency_predictor import LatencyPredictor, fit
+from latency_models.profiles.pixel4 import CONFIGS, device_name
+from latency_models.profiles.pixel4 import build as build_pixel4
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.other_projects import import_hwnasbench, import_ofa, import_proxyless
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
+DATA = Path(__file__).resolve().parents[2] / "data" / "latency-data"
 OFA_RESOLUTIONS = (160, 176, 192, 208, 224)
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from common.errors import InputError
 from common.home import nas_home
 from common.locks import hold
-from latency_models.host import cpu_model
-from latency_models.predictor import LatencyPredictor, PredictorError, fit
-from latency_models.table import LatencyTable, TableError
+from latency_models.measurement.host import cpu_model
+from latency_models.predictor.latency_predictor import LatencyPredictor, PredictorError, fit
+from latency_models.tables.latency_table import LatencyTable, TableError
 
-PROFILES = Path(__file__).resolve().parent / "profiles"
+PROFILES = Path(__file__).resolve().parent
 
 
 class UnknownTarget(InputError):
