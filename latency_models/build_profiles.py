@@ -1,7 +1,7 @@
 """`python -m latency_models.build_profiles [--data data/latency-data]`: regenerate the bundled
 device profiles (latency_models/profiles/*.json) from the published measurements in the
 repository's data/latency-data (see data/README.md). Which device comes from which data, and
-how, is latency_models/bundled_profiles.py.
+how, is latency_models/profiles/bundled.py.
 """
 
 from __future__ import annotations

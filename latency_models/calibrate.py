@@ -5,9 +5,9 @@ The measurement file is a CSV with columns `arch` (an ArchSpec JSON file, relati
 folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`), `ms` (measured latency)
 and optionally `precision` (fp32 or int8; rows of another precision than --precision are left
 out). The fit, the base profile's transfer to the measurements, is
-`latency_models.calibration.calibrate` (its docstring says what moves). The profile is saved as
+`latency_models.predictor.calibration.calibrate` (its docstring says what moves). The profile is saved as
 $NAS_HOME/profiles/<name>-<precision>.json (`--out` to put it elsewhere), where
-`latency_models.device_profiles` finds it under the name <name>.
+`latency_models.profiles.registry` finds it under the name <name>.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`python -m latency_models.devices [--json]`: list the device profiles latency can be predicted
-for (the registry itself is latency_models/device_profiles.py)."""
+for (the registry itself is latency_models/profiles/registry.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ by a predictor calibrated on the others (leave-one-out). Reports the share withi
 and +-10%, RMSPE and Kendall tau, writes a predicted-vs-measured plot, and keeps the predictor
 calibrated on the K subnets and the whole zoo as the `host` profile. Measurements are saved as
 they are made: a killed run resumes. The sampling, measuring, fitting and scoring are
-latency_models/fidelity.py.
+latency_models/predictor/fidelity.py.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def measure_zoo_blocks(
     args: argparse.Namespace, table: LatencyTable, table_path: Path, zoo: Sequence[ArchSpec]
 ) -> None:
     """Time the zoo models' blocks the table lacks into it, as `predict --target host` does for any
-    network on first use (latency_models.host_profile): the host predictor prices a network after
+    network on first use (latency_models.measurement.first_use): the host predictor prices a network after
     its blocks are in the table, so that is the predictor to score. Timed in --passes passes, as
     the networks are; saved after each timing."""
     with hold_table(table_path):

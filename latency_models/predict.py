@@ -1,7 +1,7 @@
 """`python -m latency_models.predict --target pixel4 (--arch SPEC.json | --zoo NAME)`: the
 predicted latency of one network on one device, in ms (per block with --json). With `--target
 host`, the blocks this machine's table lacks are measured first (once; see
-latency_models.host_profile)."""
+latency_models.measurement.first_use)."""
 
 from __future__ import annotations
 

@@ -220,7 +220,7 @@ def _marker(text: str, name: str) -> int | None:
 
 
 class AdbBackend:
-    """A Backend (latency_models.backends) that times models on an Android phone over adb.
+    """A Backend (latency_models.measurement.backends) that times models on an Android phone over adb.
 
     serial:       the phone, as `adb devices` lists it
     binary:       benchmark_model's path on the phone

@@ -2,7 +2,7 @@
 model, timed on a backend, added to the table, and the table saved (atomically) before the next
 block starts, so a killed run keeps every row measured and a rerun measures only what is missing.
 
-`latency_models.measure` (the command) and the host's first use (`latency_models.host_profile`)
+`latency_models.measure` (the command) and the host's first use (`latency_models.measurement.first_use`)
 both measure through `measure_into`.
 """
 

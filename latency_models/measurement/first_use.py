@@ -91,7 +91,7 @@ class FirstUse:
         self, backend: Backend | None = None, on_block: Callable[[Block, str | None], None] = lambda b, e: None
     ) -> list[tuple[Block, str]]:
         """Time the missing blocks into the host table, saved after each (`on_block` and the
-        result as in `measuring.measure_into`); a block the interpreter rejects stays out of
+        result as in `block_timing.measure_into`); a block the interpreter rejects stays out of
         the table (the predictor still prices it)."""
         path = host_table_path(self.precision)
         self.predictor = None  # the table grows: the predictor is fitted again

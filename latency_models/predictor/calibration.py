@@ -10,7 +10,7 @@ that start,
 
 while the base's per-block shape corrections (the MLP) are kept. That is the whole transfer:
 `calibrate()` below, which the bundled `pixel4` profile is fitted with too
-(latency_models/pixel4_profile.py).
+(latency_models/profiles/pixel4.py).
 
 The measurement file `read_measurements` takes is a CSV with columns `arch` (an ArchSpec JSON
 file, relative to the CSV's folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`),

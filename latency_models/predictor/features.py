@@ -56,7 +56,7 @@ BASIS = (
 
 # Channels per tile of the CPU conv kernels (XNNPACK's fp32 GEMM kernels on ARM64 are 8 output
 # channels wide, its int8 ones 16); chosen by leave-one-family-out error on the Pixel 4 figures
-# (latency_models/pixel4_profile.py), where ResNeXt and RegNet groups are 4-55 channels wide.
+# (latency_models/profiles/pixel4.py), where ResNeXt and RegNet groups are 4-55 channels wide.
 CHANNEL_PACKING = {"fp32": 8, "int8": 16}
 
 
@@ -92,7 +92,7 @@ def _depthwise(kernel: int, stride: int, in_shape: tuple[int, int, int], precisi
     of 8, or when a stride-2 conv's SAME padding starts at 0 (an even input side); the general
     kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price. It lowered the
     leave-one-family-out RMSPE on the Pixel 4 int8 figures of all nine CPU configurations (see
-    latency_models/pixel4_profile.py). fp32 runs XNNPACK, which has no such split."""
+    latency_models/profiles/pixel4.py). fp32 runs XNNPACK, which has no such split."""
     h, w, channels = in_shape
     if kernel <= 3:
         fast = channels % 8 == 0 and (stride == 1 or (h % 2 and w % 2))

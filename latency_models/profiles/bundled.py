@@ -6,9 +6,9 @@ latency_models/profiles/.
   pixel1   ProxylessNAS's per-block table of a Pixel 1 (MobileNetV2-style space)
   pixel3   HW-NAS-Bench's FBNet per-block table of a Pixel 3
   pixel4   whole-network Pixel 4 CPU figures (1 thread, Cortex-A76 prime core), transferred from
-           the Note10 predictor (see latency_models/pixel4_profile.py)
+           the Note10 predictor (see latency_models/profiles/pixel4.py)
   pixel4-<config>  the same phone's other configurations of that benchmark (pixel4-1med,
-           pixel4-4small, ...: cores and threads in pixel4_profile.CONFIGS; pixel4-gpu, its GPU
+           pixel4-4small, ...: cores and threads in pixel4.CONFIGS; pixel4-gpu, its GPU
            delegate), fitted the same way
 
 Each profile records the files and figures it was fitted on.

@@ -14,7 +14,7 @@ MobileNetV3-Large, -Small, MnasNet, ProxylessNAS and EfficientNet-EdgeTPU. The o
 (DenseNet, SqueezeNet, HRNet, ...) branch in ways a sequential IR cannot hold.
 
 The fit (`build`): the Note10 predictor (fitted on Once-for-All's per-block table) transferred to
-all 79 figures of a precision and configuration with `latency_models.calibration.calibrate`, the
+all 79 figures of a precision and configuration with `latency_models.predictor.calibration.calibrate`, the
 code path a user's own phone goes through (`python -m latency_models.calibrate`), fitting the
 prices of each kind of work, the network scale and overhead, and (PROFILE_TRAINABLE) the output
 layer of the per-block correction network, with a weak prior towards the Note10's values.
@@ -280,7 +280,7 @@ def build(
                 "base": "note10 fp32 (Once-for-All's per-block table of a Samsung Galaxy Note10)",
                 "base_source": note10.metadata.get("source", ""),
                 # the function's name as the bundled profiles record it (the command module
-                # latency_models.calibrate imports it from latency_models.calibration)
+                # latency_models.calibrate imports it from latency_models.predictor.calibration)
                 "method": ("per-block corrections dropped, overhead from a least-squares line (for_gpu); " * gpu)
                 + "latency_models.calibrate.calibrate: network scale set by least squares (coarse), then "
                 "the trainable arrays fitted with a prior towards that start",

@@ -7,7 +7,7 @@ File format (text, one JSON object per line, schema-versioned):
     {"key": "...", "block": {...}, "mean_ms": ..., "median_ms": ..., "std_ms": ..., "count": ...}
     ...
 
-Rows are keyed by the canonical block signature (latency_models.signature). The header holds
+Rows are keyed by the canonical block signature (latency_models.tables.signature). The header holds
 where and how the rows were measured (device, CPU, runtime and version, threads, delegate,
 precision, date, protocol, source). Every save rewrites the file atomically, so a reader or a
 crash never sees a half-written table.

@@ -6,7 +6,7 @@
   python -m nas.search --target=pixel4 --estimator fashion-mnist --supernet runs/default
 
 Per device: the device's latency predictor prices every candidate (exactly, in batches, from
-latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
+latency_models.predictor.batch); the accuracy estimator scores it. Two searches run side by side from the
 same seed: aging evolution for the most accurate network within the budget, and NSGA-II for the
 front of accuracy against latency under the same budget. The budget is a filter around both, not
 code inside them. After every generation the state is saved, so a killed search continues with

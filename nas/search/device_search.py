@@ -8,7 +8,7 @@ it "already holds a search" is made under the lock.
 The accuracy estimator declares what it scores (nas.accuracy.scope): the space, the dimensions it
 holds fixed, the resolutions, the form of the network (deployed, or the proxy a supernet trains)
 and its input; the search runs over exactly those networks, and the device's latency predictor
-prices each of them as that same network (exactly, in batches, from latency_models.batch). What
+prices each of them as that same network (exactly, in batches, from latency_models.predictor.batch). What
 is asked of the estimator beyond its scope (another width, resolution or form) is refused.
 
 Two searches run side by side from the same seed: aging evolution for the most accurate network
@@ -168,7 +168,7 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
 
 def host_specs(settings: SearchSettings) -> list[ArchSpec]:
     """The networks whose blocks the host measures before its first search (see
-    latency_models.host_profile): the budget's network and HOST_SAMPLES of the searched ones,
+    latency_models.measurement.first_use): the budget's network and HOST_SAMPLES of the searched ones,
     in the form the search prices them."""
     estimator, _ = load_estimator(settings)
     space = search_space(settings, estimator)
