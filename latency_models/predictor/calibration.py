@@ -97,9 +97,8 @@ def coarse(base: LatencyPredictor, measurements: Sequence[Measurement]) -> Laten
 
     The per-network overhead stays the base's (about one invoke, for a base fitted on a per-block
     table), and the prior keeps it near that: fitted freely next to the scale, it took up what
-    the costs should explain (1.7 ms on the int8 Pixel 4 figures, where small networks run
-    relatively slowly) and predicted worse: int8 leave-one-family-out 83% -> 50% within 10%,
-    HELP pixel2 from 5 networks RMSPE 11.4% -> 13.5%."""
+    the costs should explain and predicted worse
+    (docs/results.md#why-the-calibration-keeps-the-bases-overhead)."""
     own = base.network_overhead_ms
     work = np.array([base.spec_ms(m.spec, m.precision) - own for m in measurements])
     measured = np.array([m.ms for m in measurements])
