@@ -7,7 +7,7 @@ HELP (HayeonLee/HELP) published the whole-network latency of 5000 FBNet-space ar
 (CIFAR-100 shapes) measured on four phones: pixel2, samsung_a50, samsung_s7, essential_ph_1
 (integer milliseconds, so +-0.5 ms of rounding on 10-100 ms figures). For each phone and each k,
 the Pixel 3 profile (HW-NAS-Bench's per-block table; the bundled file, or fitted now if it is not
-built yet) is calibrated with `latency_models.calibration.calibrate` on k architectures drawn at
+built yet) is calibrated with `latency_models.predictor.calibration.calibrate` on k architectures drawn at
 random and scored on `--test` others (a subsample, to keep the run short; the same for every k):
 share of predictions within +-10%, RMSPE, Kendall's tau (tau-b: the integer figures tie). k = 0
 is the Pixel 3 profile as it is. Means over `--seeds` draws; prints a markdown table.
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from latency_models.bundled_profiles import DATA, pixel3
-from latency_models.calibration import STEPS, calibrate
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.predictor import LatencyPredictor, Measurement
-from latency_models.signature import spec_blocks
+from latency_models.predictor.calibration import STEPS, calibrate
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement
+from latency_models.profiles.bundled import DATA, pixel3
+from latency_models.profiles.registry import UnknownTarget, load_predictor
+from latency_models.tables.signature import spec_blocks
 from search_spaces.fbnet import FBNetSpace
 
 CSV_NAME = "help_fbnet_cifar100_mobile_latency.csv"

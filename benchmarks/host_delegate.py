@@ -14,8 +14,8 @@ latency tables measure them, to show which blocks the time goes to.
 import argparse
 from pathlib import Path
 
-from latency_models.host import HostBackend
-from latency_models.signature import spec_blocks
+from latency_models.measurement.host import HostBackend
+from latency_models.tables.signature import spec_blocks
 from latency_models.tflite.emit import emit_block
 from latency_models.tflite.runtime import op_counts
 from search_spaces.arch_spec import ArchSpec

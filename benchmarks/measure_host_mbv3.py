@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from latency_models.table import LatencyTable
+from latency_models.tables.latency_table import LatencyTable
 
 BUDGET_S = 30 * 60
 

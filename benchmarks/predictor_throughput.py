@@ -1,5 +1,5 @@
 """Benchmark: architectures scored per second by the batch-jitted latency predictor
-(latency_models.batch.SpaceLatency), against issue #4's target of 100,000 per second, and
+(latency_models.predictor.batch.SpaceLatency), against issue #4's target of 100,000 per second, and
 against pricing networks one by one.
 
     python benchmarks/predictor_throughput.py [--target note10] [--space mbv3] [--batch 100000]
@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from latency_models.batch import SpaceLatency
-from latency_models.device_profiles import load_predictor
+from latency_models.predictor.batch import SpaceLatency
+from latency_models.profiles.registry import load_predictor
 from search_spaces import get_space
 
 TARGET_PER_S = 100_000

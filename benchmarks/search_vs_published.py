@@ -26,7 +26,7 @@ import numpy as np
 
 from common.errors import InputError
 from common.files import read_json, write_atomic
-from latency_models.device_profiles import load_predictor
+from latency_models.profiles.registry import load_predictor
 from nas.accuracy.ofa_predictor import DATA
 from nas.search.preparation import load_estimator, published_form
 from nas.search.run import budget_search

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from common.cli import UserError, run
 from common.files import read_json_lines
-from latency_models.device_profiles import load_predictor
+from latency_models.profiles.registry import load_predictor
 from nas.options import DEFAULT_CALIB_IMAGES
 from nas.search.preparation import load_estimator, published_form
 from nas.search.record import SearchRecord

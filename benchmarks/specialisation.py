@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import write_atomic, write_figure
-from latency_models.device_profiles import load_predictor, saved_host_predictor
+from latency_models.profiles.registry import load_predictor, saved_host_predictor
 from nas.search.preparation import load_estimator, published_form
 from nas.search.record import SearchRecord
 from nas.search.run import budget_search

@@ -1,7 +1,7 @@
 """`python -m latency_models.build_profiles [--data data/latency-data]`: regenerate the bundled
 device profiles (latency_models/profiles/*.json) from the published measurements in the
 repository's data/latency-data (see data/README.md). Which device comes from which data, and
-how, is latency_models/bundled_profiles.py.
+how, is latency_models/profiles/bundled.py.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.cli import ArgumentParser, UserError, run
-from latency_models.bundled_profiles import BUILDERS, DATA
-from latency_models.device_profiles import PROFILES
-from latency_models.importers import ImportFormatError
+from latency_models.profiles.bundled import BUILDERS, DATA
+from latency_models.profiles.registry import PROFILES
+from latency_models.tables.other_projects import ImportFormatError
 
 PROG = "python -m latency_models.build_profiles"
 

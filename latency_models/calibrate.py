@@ -5,9 +5,9 @@ The measurement file is a CSV with columns `arch` (an ArchSpec JSON file, relati
 folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`), `ms` (measured latency)
 and optionally `precision` (fp32 or int8; rows of another precision than --precision are left
 out). The fit, the base profile's transfer to the measurements, is
-`latency_models.calibration.calibrate` (its docstring says what moves). The profile is saved as
+`latency_models.predictor.calibration.calibrate` (its docstring says what moves). The profile is saved as
 $NAS_HOME/profiles/<name>-<precision>.json (`--out` to put it elsewhere), where
-`latency_models.device_profiles` finds it under the name <name>.
+`latency_models.profiles.registry` finds it under the name <name>.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 from common.cli import ArgumentParser, UserError, non_negative_float, positive_int, run
 from common.locks import hold
 from common.values import all_finite
-from latency_models.calibration import (
+from latency_models.options import add_precision
+from latency_models.predictor.calibration import (
     MIN_MEASUREMENTS,
     PRIOR_WEIGHT,
     STEPS,
@@ -36,10 +37,9 @@ from latency_models.calibration import (
     read_measurements,
     summarize,
 )
-from latency_models.device_profiles import PROFILES, UnknownTarget, user_profiles_dir
-from latency_models.options import add_precision
-from latency_models.predictor import LatencyPredictor, Measurement, PredictorError
-from latency_models.signature import PRECISIONS
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, PredictorError
+from latency_models.profiles.registry import PROFILES, UnknownTarget, user_profiles_dir
+from latency_models.tables.signature import PRECISIONS
 
 PROG = "python -m latency_models.calibrate"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")

@@ -1,5 +1,5 @@
 """`python -m latency_models.devices [--json]`: list the device profiles latency can be predicted
-for (the registry itself is latency_models/device_profiles.py)."""
+for (the registry itself is latency_models/profiles/registry.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.cli import ArgumentParser, run
-from latency_models.device_profiles import describe_profiles
+from latency_models.profiles.registry import describe_profiles
 
 PROG = "python -m latency_models.devices"
 COLUMNS = ("target", "precision", "device", "soc / cpu", "runtime", "threads", "fidelity", "source")

@@ -11,7 +11,7 @@ by a predictor calibrated on the others (leave-one-out). Reports the share withi
 and +-10%, RMSPE and Kendall tau, writes a predicted-vs-measured plot, and keeps the predictor
 calibrated on the K subnets and the whole zoo as the `host` profile. Measurements are saved as
 they are made: a killed run resumes. The sampling, measuring, fitting and scoring are
-latency_models/fidelity.py.
+latency_models/predictor/fidelity.py.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from rich.table import Table
 from common.cli import ArgumentParser, UserError, non_negative_int, positive_int, run, seed_int
 from common.files import write_atomic
 from common.progress import progress_bar
-from latency_models.device_profiles import host_table_path, measure_command, save_host_predictor
-from latency_models.fidelity import (
+from latency_models.measurement.block_timing import block_progress, hold_table, measure_into
+from latency_models.measurement.first_use import distinct_blocks
+from latency_models.measurement.host import HostBackend
+from latency_models.options import add_form_arguments, add_precision, form_space
+from latency_models.predictor.fidelity import (
     CALIBRATION_SEED_OFFSET,
     MeasurementLog,
     base_predictor,
@@ -44,13 +47,10 @@ from latency_models.fidelity import (
     score_set,
     unmeasured,
 )
-from latency_models.host import HostBackend
-from latency_models.host_profile import distinct_blocks
-from latency_models.measuring import block_progress, hold_table, measure_into
-from latency_models.options import add_form_arguments, add_precision, form_space
-from latency_models.predictor import LatencyPredictor
-from latency_models.signature import space_blocks
-from latency_models.table import LatencyTable, TableError
+from latency_models.predictor.latency_predictor import LatencyPredictor
+from latency_models.profiles.registry import host_table_path, measure_command, save_host_predictor
+from latency_models.tables.latency_table import LatencyTable, TableError
+from latency_models.tables.signature import space_blocks
 from search_spaces import SPACES, ArchSpec, get_space
 from search_spaces.space import ChoiceSpace
 from search_spaces.zoo import ZOO
@@ -170,7 +170,7 @@ def measure_zoo_blocks(
     args: argparse.Namespace, table: LatencyTable, table_path: Path, zoo: Sequence[ArchSpec]
 ) -> None:
     """Time the zoo models' blocks the table lacks into it, as `predict --target host` does for any
-    network on first use (latency_models.host_profile): the host predictor prices a network after
+    network on first use (latency_models.measurement.first_use): the host predictor prices a network after
     its blocks are in the table, so that is the predictor to score. Timed in --passes passes, as
     the networks are; saved after each timing."""
     with hold_table(table_path):

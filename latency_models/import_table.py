@@ -13,15 +13,15 @@ import dataclasses
 from collections.abc import Iterable
 
 from common.cli import ArgumentParser, UserError, positive_int, run
-from latency_models.importers import (
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.other_projects import (
     HWNASBENCH_DEVICES,
     ImportFormatError,
     import_hwnasbench,
     import_ofa,
     import_proxyless,
 )
-from latency_models.signature import Block, space_blocks, spec_blocks
-from latency_models.table import LatencyTable
+from latency_models.tables.signature import Block, space_blocks, spec_blocks
 from search_spaces import FBNetSpace, MobileNetV3Space, ProxylessSpace
 from search_spaces.zoo import get as zoo_model
 

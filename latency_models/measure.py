@@ -15,13 +15,13 @@ from pathlib import Path
 from rich.console import Console
 
 from common.cli import ArgumentParser, UserError, positive_int, run
-from latency_models.adb import AdbBackend
-from latency_models.backends import Backend, DeviceError
-from latency_models.host import HostBackend
-from latency_models.measuring import block_progress, check_resumable, hold_table, measure_into
+from latency_models.measurement.adb import AdbBackend
+from latency_models.measurement.backends import Backend, DeviceError
+from latency_models.measurement.block_timing import block_progress, check_resumable, hold_table, measure_into
+from latency_models.measurement.host import HostBackend
 from latency_models.options import add_form_arguments, add_precision, form_space
-from latency_models.signature import space_blocks
-from latency_models.table import LatencyTable, TableError
+from latency_models.tables.latency_table import LatencyTable, TableError
+from latency_models.tables.signature import space_blocks
 from search_spaces import SPACES
 
 PROG = "python -m latency_models.measure"

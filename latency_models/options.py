@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from common.cli import positive_int
-from latency_models.signature import PRECISIONS
+from latency_models.tables.signature import PRECISIONS
 from search_spaces import get_space
 from search_spaces.space import SearchSpace
 

@@ -1,17 +1,17 @@
 """`python -m latency_models.predict --target pixel4 (--arch SPEC.json | --zoo NAME)`: the
 predicted latency of one network on one device, in ms (per block with --json). With `--target
 host`, the blocks this machine's table lacks are measured first (once; see
-latency_models.host_profile)."""
+latency_models.measurement.first_use)."""
 
 from __future__ import annotations
 
 import json
 
 from common.cli import ArgumentParser, UserError, positive_int, run
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.host_profile import host_predictor
+from latency_models.measurement.first_use import host_predictor
 from latency_models.options import add_precision
-from latency_models.predictor import PredictorError
+from latency_models.predictor.latency_predictor import PredictorError
+from latency_models.profiles.registry import UnknownTarget, load_predictor
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.zoo import ZOO
 from search_spaces.zoo import get as zoo_model

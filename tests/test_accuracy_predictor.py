@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from latency_models.batch import SpaceCost
+from latency_models.predictor.batch import SpaceCost
 from nas.accuracy.estimator import AccuracyPredictor, Encoder, EstimatorError, fit, rank_metrics, supernet_dimensions
 from nas.accuracy.scope import Scope
 from search_spaces import get_space

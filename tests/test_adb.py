@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from latency_models.adb import (
+from latency_models.measurement.adb import (
     AdbBackend,
     BenchmarkOutputError,
     failure_reason,
@@ -19,7 +19,7 @@ from latency_models.adb import (
     parse_benchmark_output,
     parse_benchmark_stats,
 )
-from latency_models.backends import Backend, BlockError, DeviceError, Timing
+from latency_models.measurement.backends import Backend, BlockError, DeviceError, Timing
 
 FAKE_DIR = Path(__file__).resolve().parent / "fake_adb"
 SERIAL = "FAKE0PIXEL4"

@@ -11,10 +11,10 @@ import pytest
 
 from common.cli import run
 from latency_models import calibrate as calibrate_cli
-from latency_models.device_profiles import describe_profiles, load_predictor
 from latency_models.devices import fidelity
-from latency_models.pixel4_profile import CONFIGS, MODELS, device_name, figures, for_gpu, precisions
-from latency_models.predictor import LatencyPredictor, Measurement
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement
+from latency_models.profiles.pixel4 import CONFIGS, MODELS, device_name, figures, for_gpu, precisions
+from latency_models.profiles.registry import describe_profiles, load_predictor
 from search_spaces import get_space
 from search_spaces.graph import count_params
 from search_spaces.zoo import get

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from common.stats import kendall_tau
-from latency_models.device_profiles import load_predictor
-from latency_models.fidelity import MeasurementLog, cross_fitted, scores, unmeasured
+from latency_models.predictor.fidelity import MeasurementLog, cross_fitted, scores, unmeasured
+from latency_models.profiles.registry import load_predictor
 from search_spaces import zoo
 
 

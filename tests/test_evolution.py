@@ -4,7 +4,7 @@ random sampling at equal cost, and NSGA-II returns a true Pareto front."""
 import numpy as np
 import pytest
 
-from latency_models.batch import SpaceCost
+from latency_models.predictor.batch import SpaceCost
 from nas.search.evolution import Budget, evolve, feasible, nsga2, pareto_front
 from search_spaces import get_space
 
@@ -76,7 +76,7 @@ def test_nsga2_front_is_feasible_and_non_dominated(space, macs):
 
 
 def test_constraints_compose_as_filters(space, macs):
-    from latency_models.batch import SpaceCost
+    from latency_models.predictor.batch import SpaceCost
 
     params = SpaceCost(space, "params")
     rng = np.random.default_rng(0)

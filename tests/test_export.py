@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from latency_models.batch import SpaceCost
-from latency_models.device_profiles import load_predictor
+from latency_models.predictor.batch import SpaceCost
+from latency_models.profiles.registry import load_predictor
 from nas.accuracy.estimator import fit, proxy_scope, supernet_dimensions
 from nas.export.extract import extract
 from nas.search.run import search_device, write_record

@@ -9,12 +9,13 @@ import subprocess
 import pytest
 
 from common.locks import LockedError, lock_path
-from latency_models import host_profile, predict
-from latency_models.backends import Timing
-from latency_models.device_profiles import host_predictor_path, host_table_path
-from latency_models.host import HostBackend
-from latency_models.signature import spec_blocks
-from latency_models.table import LatencyTable
+from latency_models import predict
+from latency_models.measurement import first_use
+from latency_models.measurement.backends import Timing
+from latency_models.measurement.host import HostBackend
+from latency_models.profiles.registry import host_predictor_path, host_table_path
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.signature import spec_blocks
 from nas.search import __main__ as search_command
 from nas.search.preparation import BASELINE, HOST_SAMPLES, host_specs
 from nas.search.settings import SearchSettings
@@ -46,36 +47,36 @@ def fresh_home(tmp_path, monkeypatch):
 
 
 def test_first_use_measures_the_network_and_a_starter_sample(fresh_home):
-    first = host_profile.plan([zoo_model("mobilenet_v2_1.0")])
+    first = first_use.plan([zoo_model("mobilenet_v2_1.0")])
     keys = {block.key for block in first.missing}
     assert {block.key for block in spec_blocks(zoo_model("mobilenet_v2_1.0"))} <= keys
-    assert host_profile.MIN_ROWS <= len(first.missing) <= 100  # about a minute and a half here, not 192 blocks
+    assert first_use.MIN_ROWS <= len(first.missing) <= 100  # about a minute and a half here, not 192 blocks
     assert f"measuring {len(first.missing)} blocks of this machine's host table (~" in first.message()
     assert str(host_table_path()) in first.message()
 
 
 def test_killed_first_use_keeps_its_rows_and_the_rerun_measures_only_the_rest(fresh_home):
     specs = [zoo_model(SMALL)]
-    first = host_profile.plan(specs)
+    first = first_use.plan(specs)
     with pytest.raises(KeyboardInterrupt):
         first.measure(FakeBackend(die_after=5))
     kept = LatencyTable.load(host_table_path())
     assert set(kept.rows) == {block.key for block in first.missing[:5]}
     assert not host_predictor_path().exists()
-    second = host_profile.plan(specs)
+    second = first_use.plan(specs)
     assert [b.key for b in second.missing] == [b.key for b in first.missing[5:]]  # only the rest, in order
     backend = FakeBackend()
-    predictor = host_profile.host_predictor(specs, backend=backend)
+    predictor = first_use.host_predictor(specs, backend=backend)
     assert backend.timed == len(first.missing) - 5
     assert len(LatencyTable.load(host_table_path())) == len(first.missing)
     assert predictor.metadata["fit"]["rows"] == len(first.missing) and host_predictor_path().exists()
-    assert host_profile.plan(specs).missing == []  # covered now: nothing to measure
+    assert first_use.plan(specs).missing == []  # covered now: nothing to measure
 
 
 @pytest.mark.slow
 def test_predict_host_on_a_fresh_nas_home_prints_a_latency(fresh_home, capsys):
     """Timed for real on this machine: the network's blocks and the starter sample's (about 35 s)."""
-    todo = {block.key for block in host_profile.plan([zoo_model(SMALL)]).missing}
+    todo = {block.key for block in first_use.plan([zoo_model(SMALL)]).missing}
     assert {block.key for block in spec_blocks(zoo_model(SMALL))} < todo
     assert predict.main(["--target", "host", "--zoo", SMALL]) == 0
     out, err = capsys.readouterr()
@@ -95,12 +96,12 @@ def test_a_host_search_measures_its_networks_blocks_first(fresh_home, monkeypatc
     """`nas.search --target host` on a fresh NAS_HOME: the budget's network and a few searched
     networks are measured first (with the same message), then the search runs; a second search
     measures nothing. (The fake backend keeps it short: timing for real is tested above.)"""
-    monkeypatch.setattr(host_profile, "HostBackend", FakeBackend)
+    monkeypatch.setattr(first_use, "HostBackend", FakeBackend)
     settings = SearchSettings(target="host", population=8, generations=2)
     specs = host_specs(settings)
     assert len(specs) == 1 + HOST_SAMPLES and specs[0].name == BASELINE
     wanted = {block.key for spec in specs for block in spec_blocks(spec)}
-    assert len(wanted) >= host_profile.MIN_ROWS  # enough rows of its own: no starter sample
+    assert len(wanted) >= first_use.MIN_ROWS  # enough rows of its own: no starter sample
     quick = ["--target", "host", "--population", "8", "--generations", "2"]
     assert search_command.main([*quick, "--out", str(tmp_path / "one")]) == 0
     err = capsys.readouterr().err
@@ -114,7 +115,7 @@ def test_a_host_search_measures_its_networks_blocks_first(fresh_home, monkeypatc
 
 def test_first_use_keeps_rows_another_process_measured_and_is_refused_while_one_measures(fresh_home):
     specs = [zoo_model(SMALL)]
-    first, other = host_profile.plan(specs), host_profile.plan(specs)
+    first, other = first_use.plan(specs), first_use.plan(specs)
     other.missing = other.missing[:3]
     other.measure(FakeBackend())  # another process, after `first` read the table
     backend = FakeBackend()
@@ -125,7 +126,7 @@ def test_first_use_keeps_rows_another_process_measured_and_is_refused_while_one_
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         lock_path(host_table_path()).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
-        later = host_profile.plan([zoo_model("mobilenet_v2_1.0")])
+        later = first_use.plan([zoo_model("mobilenet_v2_1.0")])
         with pytest.raises(LockedError, match=f"is being written by pid {sleeper.pid} "):
             later.measure(FakeBackend())
     finally:

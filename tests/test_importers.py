@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from latency_models.import_table import main
-from latency_models.importers import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
-from latency_models.signature import Block, space_blocks, spec_blocks
-from latency_models.table import LatencyTable
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.other_projects import ImportFormatError, import_hwnasbench, import_ofa, import_proxyless
+from latency_models.tables.signature import Block, space_blocks, spec_blocks
 from search_spaces import Dense, FBNetSpace, GlobalPool, MBConv, MobileNetV3Space, ProxylessSpace
 from search_spaces.ofa_config import parse_net_config
 from search_spaces.zoo import get as zoo_model

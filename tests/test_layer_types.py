@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from latency_models.features import OPS, WORK_TERMS
+from latency_models.predictor.features import OPS, WORK_TERMS
 from latency_models.tflite.lower import LOWERING
 from latency_models.tflite.reference import REFERENCE
 from latency_models.tflite.weights import WEIGHT_SHAPES
@@ -62,4 +62,5 @@ def test_a_refusal_says_why_and_a_registration_is_unique():
 def test_the_descriptor_has_a_kind_for_every_layer_type():
     """The predictor's descriptor one-hot encodes the layer type; a type missing there would look
     like no type at all to the correction network."""
-    assert set(OPS) == set(LAYER_TYPES), f"latency_models.features.OPS lacks {sorted(set(LAYER_TYPES) - set(OPS))}"
+    lacking = sorted(set(LAYER_TYPES) - set(OPS))
+    assert set(OPS) == set(LAYER_TYPES), f"latency_models.predictor.features.OPS lacks {lacking}"

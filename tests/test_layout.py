@@ -54,7 +54,7 @@ CHECKED = {**MODULES, **{f"benchmarks.{p.stem}": p for p in sorted((REPO / "benc
 
 def test_the_commands_are_found():
     assert {"nas.search.__main__", "nas.export.__main__", "nas.train", "latency_models.devices"} <= COMMANDS
-    assert "nas.search.preparation" not in COMMANDS and "latency_models.device_profiles" not in COMMANDS
+    assert "nas.search.preparation" not in COMMANDS and "latency_models.profiles.registry" not in COMMANDS
 
 
 @pytest.mark.parametrize("name", sorted(CHECKED))

@@ -17,8 +17,8 @@ from common.cli import run
 from common.errors import InputError
 from common.locks import LockedError, hold, lock_path
 from latency_models import calibrate
-from latency_models.device_profiles import host_predictor_path, load_predictor, save_host_predictor
-from latency_models.signature import space_blocks
+from latency_models.profiles.registry import host_predictor_path, load_predictor, save_host_predictor
+from latency_models.tables.signature import space_blocks
 from nas.search import __main__ as search
 from search_spaces import get_space
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from latency_models.backends import BlockError, Timing
-from latency_models.measuring import measure_into
-from latency_models.signature import space_blocks
-from latency_models.table import LatencyTable, TableMetadata
+from latency_models.measurement.backends import BlockError, Timing
+from latency_models.measurement.block_timing import measure_into
+from latency_models.tables.latency_table import LatencyTable, TableMetadata
+from latency_models.tables.signature import space_blocks
 from latency_models.tflite.emit import emit_block
 from search_spaces import get_space
 

@@ -81,7 +81,7 @@ def test_train_refuses_a_new_run_in_a_folder_that_holds_anything(trained_tiny, t
 
 def test_build_profiles_writes_its_profiles_beside_other_files(tmp_path, capsys):
     from latency_models import build_profiles
-    from latency_models.predictor import LatencyPredictor
+    from latency_models.predictor.latency_predictor import LatencyPredictor
 
     out = folder_with_a_file(tmp_path / "profiles")
     assert build_profiles.main(["--device", "pixel1", "--out", str(out)]) == 0

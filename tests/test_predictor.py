@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from latency_models.batch import SpaceCost, SpaceLatency
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.features import BASIS, basis
-from latency_models.predictor import LatencyPredictor, Measurement, PredictorError, fit
-from latency_models.signature import Block, space_blocks, spec_blocks
-from latency_models.table import LatencyRow, LatencyTable, TableMetadata
+from latency_models.predictor.batch import SpaceCost, SpaceLatency
+from latency_models.predictor.features import BASIS, basis
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, PredictorError, fit
+from latency_models.profiles.registry import UnknownTarget, load_predictor
+from latency_models.tables.latency_table import LatencyRow, LatencyTable, TableMetadata
+from latency_models.tables.signature import Block, space_blocks, spec_blocks
 from search_spaces import get_space
 from search_spaces.arch_spec import Conv, DWSeparable, MBConv, ResBlock
 from search_spaces.graph import count_macs, count_params

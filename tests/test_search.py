@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from common.cli import run
-from latency_models.device_profiles import known_targets, load_predictor
-from latency_models.importers import import_ofa
+from latency_models.profiles.registry import known_targets, load_predictor
+from latency_models.tables.other_projects import import_ofa
 from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
 from nas.accuracy.scope import Scope
 from nas.search import __main__ as search
@@ -27,7 +27,7 @@ QUICK = ["--population", "16", "--generations", "4"]
 
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory) -> str:
-    from latency_models.batch import SpaceCost
+    from latency_models.predictor.batch import SpaceCost
 
     space = MobileNetV3Space(num_classes=10, in_channels=1)
     rng = np.random.default_rng(0)

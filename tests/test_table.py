@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from latency_models.signature import Block, block_key, spec_blocks
-from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.tables.latency_table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.tables.signature import Block, block_key, spec_blocks
 from search_spaces import Conv, MBConv, get_space
 from search_spaces.zoo import get
 

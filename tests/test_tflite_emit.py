@@ -4,7 +4,7 @@ reference, int8 within quantisation tolerance, both in ai_edge_litert."""
 import numpy as np
 import pytest
 
-from latency_models.signature import spec_blocks
+from latency_models.tables.signature import spec_blocks
 from latency_models.tflite.emit import emit_block, emit_spec, random_images
 from latency_models.tflite.reference import forward
 from latency_models.tflite.runtime import make_interpreter, run
@@ -131,7 +131,7 @@ def test_same_seed_same_bytes():
 def test_builtin_kernels_alone_compute_the_same_without_the_delegate():
     """`default_delegates=False` (benchmarks/host_delegate.py, HostBackend(xnnpack=False)) runs
     no XNNPACK piece and gives the delegated run's outputs."""
-    from latency_models.host import HostBackend
+    from latency_models.measurement.host import HostBackend
 
     spec = get("mobilenet_v3_large_1.0", resolution=RESOLUTION, num_classes=10)
     model = emit_spec(spec)

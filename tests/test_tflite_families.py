@@ -11,7 +11,7 @@ range covered stays within 3% over every variant and seed tried."""
 import numpy as np
 import pytest
 
-from latency_models.signature import Block
+from latency_models.tables.signature import Block
 from latency_models.tflite.emit import emit_block, emit_spec, random_images
 from latency_models.tflite.graph import OPS, Graph, schema
 from latency_models.tflite.lower import lower_layer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from latency_models.signature import Block
+from latency_models.tables.signature import Block
 from latency_models.tflite.lower import lower_block, lower_spec
 from latency_models.tflite.quantize import quantize
 from latency_models.tflite.weights import Weights, check_weights, random_weights

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from latency_models.signature import Block
+from latency_models.tables.signature import Block
 from latency_models.tflite.graph import Graph
 from latency_models.tflite.weights import Weights, random_layer_weights
 from search_spaces.arch_spec import (

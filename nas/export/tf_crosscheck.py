@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from flax import nnx
 
-from latency_models.host import HostBackend
+from latency_models.measurement.host import HostBackend
 from latency_models.tflite import runtime
 from nas.export.extract import Extracted
 from nas.supernet.layers import Mode

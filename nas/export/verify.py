@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.device_profiles import UnknownTarget, load_predictor
-from latency_models.host import HostBackend
+from latency_models.measurement.host import HostBackend
+from latency_models.profiles.registry import UnknownTarget, load_predictor
 from latency_models.tflite import runtime
 from nas.export.extract import Extracted
 

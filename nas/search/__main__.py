@@ -6,7 +6,7 @@
   python -m nas.search --target=pixel4 --estimator fashion-mnist --supernet runs/default
 
 Per device: the device's latency predictor prices every candidate (exactly, in batches, from
-latency_models.batch); the accuracy estimator scores it. Two searches run side by side from the
+latency_models.predictor.batch); the accuracy estimator scores it. Two searches run side by side from the
 same seed: aging evolution for the most accurate network within the budget, and NSGA-II for the
 front of accuracy against latency under the same budget. The budget is a filter around both, not
 code inside them. After every generation the state is saved, so a killed search continues with
@@ -40,9 +40,9 @@ from rich.table import Table
 
 from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run, seed_int
 from common.progress import progress_bar
-from latency_models.device_profiles import known_targets
-from latency_models.host_profile import host_predictor
+from latency_models.measurement.first_use import host_predictor
 from latency_models.options import add_precision
+from latency_models.profiles.registry import known_targets
 from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
 from nas.accuracy.scope import FORMS
 from nas.options import add_supernet

@@ -3,7 +3,7 @@ constraints, and NSGA-II for a Pareto front of several.
 
 A strategy only needs the space's sample / mutate / crossover. Objectives and constraints are
 batch functions of choices ([N, dimensions] option indices -> [N] values), so the cheap ones
-(latency from latency_models.batch, MACs, params) score thousands of candidates per call; a
+(latency from latency_models.predictor.batch, MACs, params) score thousands of candidates per call; a
 constraint is a filter composed around the strategy (`Budget`), never code inside it.
 Candidates are deduplicated on their canonical choices, which determine the network. The same
 seed gives the same search.

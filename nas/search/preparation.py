@@ -6,7 +6,7 @@ resuming, the saved state (`prepare`, or `prepare_searches` for several devices 
 The accuracy estimator declares what it scores (nas.accuracy.scope): the space, the dimensions it
 holds fixed, the resolutions, the form of the network (deployed, or the proxy a supernet trains)
 and its input; the search runs over exactly those networks, and the device's latency predictor
-prices each of them as that same network (exactly, in batches, from latency_models.batch). What
+prices each of them as that same network (exactly, in batches, from latency_models.predictor.batch). What
 is asked of the estimator beyond its scope (another width, resolution or form) is refused.
 
 The output folder is locked (`common.locks`, OUT.lock beside it) from `prepare` until the result
@@ -27,8 +27,8 @@ import numpy as np
 from common.errors import InputError
 from common.files import check_new_folder, read_json
 from common.locks import Lock, hold
-from latency_models.batch import SpaceCost, SpaceLatency
-from latency_models.device_profiles import load_predictor
+from latency_models.predictor.batch import SpaceCost, SpaceLatency
+from latency_models.profiles.registry import load_predictor
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
 from nas.accuracy.scope import Scope, ScopeMismatch
 from nas.search.evolution import NSGA2, AgingEvolution, Budget
@@ -98,7 +98,7 @@ def search_space(settings: SearchSettings, estimator: AccuracyPredictor) -> Pinn
 
 def host_specs(settings: SearchSettings) -> list[ArchSpec]:
     """The networks whose blocks the host measures before its first search (see
-    latency_models.host_profile): the budget's network and HOST_SAMPLES of the searched ones,
+    latency_models.measurement.first_use): the budget's network and HOST_SAMPLES of the searched ones,
     in the form the search prices them."""
     estimator, _ = load_estimator(settings)
     space = search_space(settings, estimator)

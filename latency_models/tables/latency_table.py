@@ -7,7 +7,7 @@ File format (text, one JSON object per line, schema-versioned):
     {"key": "...", "block": {...}, "mean_ms": ..., "median_ms": ..., "std_ms": ..., "count": ...}
     ...
 
-Rows are keyed by the canonical block signature (latency_models.signature). The header holds
+Rows are keyed by the canonical block signature (latency_models.tables.signature). The header holds
 where and how the rows were measured (device, CPU, runtime and version, threads, delegate,
 precision, date, protocol, source). Every save rewrites the file atomically, so a reader or a
 crash never sees a half-written table.
@@ -25,7 +25,7 @@ from typing import Any
 from common.errors import InputError
 from common.files import check_document, parse_json_lines, read_text, write_atomic
 from common.values import is_number
-from latency_models.signature import Block, spec_blocks
+from latency_models.tables.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 SCHEMA_VERSION = 1

@@ -6,9 +6,9 @@ latency_models/profiles/.
   pixel1   ProxylessNAS's per-block table of a Pixel 1 (MobileNetV2-style space)
   pixel3   HW-NAS-Bench's FBNet per-block table of a Pixel 3
   pixel4   whole-network Pixel 4 CPU figures (1 thread, Cortex-A76 prime core), transferred from
-           the Note10 predictor (see latency_models/pixel4_profile.py)
+           the Note10 predictor (see latency_models/profiles/pixel4.py)
   pixel4-<config>  the same phone's other configurations of that benchmark (pixel4-1med,
-           pixel4-4small, ...: cores and threads in pixel4_profile.CONFIGS; pixel4-gpu, its GPU
+           pixel4-4small, ...: cores and threads in pixel4.CONFIGS; pixel4-gpu, its GPU
            delegate), fitted the same way
 
 Each profile records the files and figures it was fitted on.
@@ -21,13 +21,13 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from latency_models.importers import import_hwnasbench, import_ofa, import_proxyless
-from latency_models.pixel4_profile import CONFIGS, device_name
-from latency_models.pixel4_profile import build as build_pixel4
-from latency_models.predictor import LatencyPredictor, fit
-from latency_models.table import LatencyTable
+from latency_models.predictor.latency_predictor import LatencyPredictor, fit
+from latency_models.profiles.pixel4 import CONFIGS, device_name
+from latency_models.profiles.pixel4 import build as build_pixel4
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.other_projects import import_hwnasbench, import_ofa, import_proxyless
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "latency-data"
+DATA = Path(__file__).resolve().parents[2] / "data" / "latency-data"
 OFA_RESOLUTIONS = (160, 176, 192, 208, 224)
 
 

@@ -28,8 +28,8 @@ import yaml
 
 from common.errors import InputError
 from common.files import read_json, read_text
-from latency_models.signature import Block
-from latency_models.table import LatencyRow, LatencyTable, TableMetadata
+from latency_models.tables.latency_table import LatencyRow, LatencyTable, TableMetadata
+from latency_models.tables.signature import Block
 from search_spaces.arch_spec import Conv, Dense, GlobalPool, Layer, MBConv, SpecError
 from search_spaces.fbnet import op_layer
 from search_spaces.space import make_divisible

@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.console import Console
 
-from latency_models.backends import Backend
-from latency_models.device_profiles import (
+from latency_models.measurement.backends import Backend
+from latency_models.measurement.block_timing import block_progress, check_resumable, hold_table, measure_into
+from latency_models.measurement.host import HostBackend, cpu_model
+from latency_models.predictor.latency_predictor import LatencyPredictor
+from latency_models.profiles.registry import (
     fit_host_predictor,
     host_table_path,
     is_calibrated,
     load_host_table,
     saved_host_predictor,
 )
-from latency_models.host import HostBackend, cpu_model
-from latency_models.measuring import block_progress, check_resumable, hold_table, measure_into
-from latency_models.predictor import LatencyPredictor
-from latency_models.signature import Block, spec_blocks
-from latency_models.table import LatencyTable, TableError, TableMetadata
+from latency_models.tables.latency_table import LatencyTable, TableError, TableMetadata
+from latency_models.tables.signature import Block, spec_blocks
 from search_spaces import get_space
 from search_spaces.arch_spec import ArchSpec
 
@@ -91,7 +91,7 @@ class FirstUse:
         self, backend: Backend | None = None, on_block: Callable[[Block, str | None], None] = lambda b, e: None
     ) -> list[tuple[Block, str]]:
         """Time the missing blocks into the host table, saved after each (`on_block` and the
-        result as in `measuring.measure_into`); a block the interpreter rejects stays out of
+        result as in `block_timing.measure_into`); a block the interpreter rejects stays out of
         the table (the predictor still prices it)."""
         path = host_table_path(self.precision)
         self.predictor = None  # the table grows: the predictor is fitted again

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from latency_models.signature import Block
+from latency_models.tables.signature import Block
 from search_spaces.arch_spec import ACTIVATIONS, FusedMBConv, MBConv, ResBlock, layer_output_shape
 from search_spaces.graph import Cost, Shape, layer_cost
 from search_spaces.layer_registry import LayerRegistry
@@ -45,7 +45,7 @@ BASIS = (
 
 # Channels per tile of the CPU conv kernels (XNNPACK's fp32 GEMM kernels on ARM64 are 8 output
 # channels wide, its int8 ones 16); chosen by leave-one-family-out error on the Pixel 4 figures
-# (latency_models/pixel4_profile.py), where ResNeXt and RegNet groups are 4-55 channels wide.
+# (docs/results.md#pixel-4-how-the-fp32-form-was-chosen).
 CHANNEL_PACKING = {"fp32": 8, "int8": 16}
 
 
@@ -59,14 +59,9 @@ def _grouped_overhead(
     of 4 channels computes a whole 8x8 tile.
 
     int8: a cost per output element and filter tap whatever the group's width, counted as one
-    tile's MACs (16). Padding does not fit it: RegNetX-600MF (groups of 24, 601 MMACs) runs in
-    127 ms and RegNetX-800MF (groups of 16, 800 MMACs) in 132 ms on the Pixel 4, while padding to
-    16 would make the 24-wide groups the dearer per MAC; and in the fitted profile a grouped MAC
-    costs 50 times a 1x1 conv's, so this is no tuned GEMM. Leave-one-family-out on the Pixel 4
-    int8 figures, against padding: 68/79 within +-10% from 67/79 in the `1large` configuration,
-    and more within at a lower or equal RMSPE in eight of the nine CPU configurations (the ninth
-    40/79 at 12.3% -> 12.5%). The unit matters through the calibration's prior: counted as 4 MACs,
-    64/79; as 64, 67/79."""
+    tile's MACs (16). Padding does not fit it: on the Pixel 4, RegNet's 24-channel groups run no
+    dearer per MAC than its 16-channel ones, which padding to 16 would make them. Measured
+    against padding, and why the unit is 16: docs/results.md#pixel-4-the-int8-terms."""
     taps, packing = out_pixels * kernel**2 * groups, CHANNEL_PACKING[precision]
     if precision == "int8":
         return taps * width_out * packing
@@ -79,9 +74,9 @@ def _depthwise(kernel: int, stride: int, in_shape: tuple[int, int, int], precisi
     for 3x3 filters, and refuses it (Fast3x3FilterKernelSupported in tensorflow/lite/kernels/
     internal/optimized/depthwiseconv_3x3_filter_common.h) when the input depth is not a multiple
     of 8, or when a stride-2 conv's SAME padding starts at 0 (an even input side); the general
-    kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price. It lowered the
-    leave-one-family-out RMSPE on the Pixel 4 int8 figures of all nine CPU configurations (see
-    latency_models/pixel4_profile.py). fp32 runs XNNPACK, which has no such split."""
+    kernel then runs, as for every 5x5 filter, so those MACs take the 5x5 price (what it changed
+    on the Pixel 4 int8 figures: docs/results.md#pixel-4-the-int8-terms). fp32 runs XNNPACK,
+    which has no such split."""
     h, w, channels = in_shape
     if kernel <= 3:
         fast = channels % 8 == 0 and (stride == 1 or (h % 2 and w % 2))

@@ -3,56 +3,16 @@ core, mobile-ml-benchmark's `1large` configuration) and `pixel4-<config>` for th
 other CPU configurations (CONFIGS: mid and little cores, 1-4 threads), fp32 and int8, and for
 its GPU (`pixel4-gpu`, fp32).
 
-No per-block table of the Pixel 4 CPU is public. What is public are whole-network latencies of
-96 CNNs measured in each configuration (qed-usc/mobile-ml-benchmark, dataset/tflite_cnn_e2e.csv,
-collected in data/latency-data/published_models.csv): pytorchcv (osmr/imgclsmob) networks
-converted to TFLite. The 79 of them the IR expresses are built as pytorchcv defines them in
-search_spaces/zoo/pytorchcv.py (parameter counts equal pytorchcv's own, MACs within 0.2% of the
-CSV's FLOPS, 3.5% for MobileNetV3), in 16 families: ResNet, PreResNet, SE-ResNet, SE-PreResNet,
-ResNeXt, RegNetX, RegNetY, MobileNetV1, MobileNet(B), FD-MobileNet, MobileNetV2 (and V2b),
-MobileNetV3-Large, -Small, MnasNet, ProxylessNAS and EfficientNet-EdgeTPU. The other 17
-(DenseNet, SqueezeNet, HRNet, ...) branch in ways a sequential IR cannot hold.
-
-The fit (`build`): the Note10 predictor (fitted on Once-for-All's per-block table) transferred to
-all 79 figures of a precision and configuration with `latency_models.calibration.calibrate`, the
-code path a user's own phone goes through (`python -m latency_models.calibrate`), fitting the
-prices of each kind of work, the network scale and overhead, and (PROFILE_TRAINABLE) the output
-layer of the per-block correction network, with a weak prior towards the Note10's values.
-
-What it took to fit conv-heavy and depthwise-heavy families at once (leave-one-family-out, fp32,
-`1large`): with the few-shot calibration's settings 41/79 within +-10% (RMSPE 13.9%); fitting the
-correction's output layer too, 70/79 (5.9%); with a price for the channels grouped convs waste
-when each group is padded to the kernels' tile (features.CHANNEL_PACKING; ResNeXt's 4-channel
-groups run far slower per MAC than RegNet's 24-channel ones), 76/79 (5.7%).
-
-int8 took two changes, each kept because leave-one-family-out error fell in (nearly) every one
-of the nine CPU configurations (CONFIGS), not in `1large` alone:
-- The 3x3 depthwise convs TFLite's fast int8 kernel refuses (stride 2 on an even map, a depth not
-  a multiple of 8) priced as its general kernel, as 5x5 convs are (features._depthwise): 65/79
-  (8.4%) -> 67/79 (7.9%), RMSPE lower in all nine; the stride condition alone gave 68/79 here
-  (8.1%) but higher RMSPE elsewhere.
-- A grouped conv's cost beyond its MACs as a cost per output element and filter tap, not as
-  padding to the tile (features._grouped_overhead): RegNet's 24-channel groups do not run dearer
-  per MAC than its 16-channel ones. 67/79 (7.9%) -> 68/79 (7.7%); RegNet and ResNeXt held out
-  are now all within +-10% (RegNetX-600MF was +14%, RegNetY-800MF -12%).
-The misses left: ProxylessNAS held out (-25%, -19%; the only family with 7x7 depthwise convs, so
-their price is then the prior's), MobileNetV3 at small widths (+13% to +14%, -13%), FD-MobileNet
-at 0.25 (-20%), ResNet/PreResNet at odd widths and depths (10-14%) and EfficientNet-EdgeTPU held
-out (+10%, +11%).
-`python -m latency_models.build_profiles --device pixel4` prints the report, and each profile
-keeps it, with every figure and its errors, in its metadata.
-
-`pixel4-gpu` is the benchmark's `gpu` configuration: the same 79 networks as float models on the
-TFLite GPU delegate (Adreno 640, computing in fp16). The CPU form did not fit it: in-sample 64/79
-within +-10% (RMSPE 9.2%), leave-one-family-out 39/79 (29.0%). A GPU invoke costs about a
-millisecond whatever the network, which a CPU base's overhead of a few microseconds cannot grow
-into; started from the least-squares line's floor, 70/79 (6.3%) and 53/79 (12.9%, max 43.7%).
-The Note10's per-block corrections are a CPU's: priced linearly without them (`for_gpu`,
-calibration.TRAINABLE), 66/79 (7.8%) and 53/79 (10.5%, max 25.4%), the form bundled (priors of
-1e-3 and 1e-5: 52/79 and 53/79). What limits it: on this GPU time is not linear in the work.
-Narrow networks run slower than their work says (ResNet-18 at half width: 9.9 ms against 20.0
-at full width, a quarter of its MACs; held out, -14% to -20%), and held out, ProxylessNAS is
-under-predicted by 16-23%, RegNetY by 11-21% and EfficientNet-EdgeTPU over-predicted by 15-19%.
+No per-block table of the Pixel 4 CPU is public, only whole-network latencies (qed-usc/
+mobile-ml-benchmark, in data/latency-data/published_models.csv) of pytorchcv networks, 79 of
+which the IR expresses (search_spaces/zoo/pytorchcv.py) in 16 families. `build` transfers the
+Note10 predictor to all 79 figures of a precision and configuration with
+`latency_models.predictor.calibration.calibrate`, the code path a user's own phone goes through,
+fitting also the output layer of the per-block correction network (PROFILE_TRAINABLE) with a
+weak prior; the GPU starts from a linear form with a per-invoke floor (`for_gpu`). Each profile
+keeps its figures, in-sample and leave-one-family-out errors in its metadata, and
+`python -m latency_models.build_profiles --device pixel4` prints them. Why this form, and what
+each choice measured: docs/results.md#pixel-4-profile.
 """
 
 from __future__ import annotations
@@ -66,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.calibration import STEPS, TRAINABLE, calibrate, describe, errors, summarize
-from latency_models.predictor import LatencyPredictor, Measurement
+from latency_models.predictor.calibration import STEPS, TRAINABLE, calibrate, describe, errors, summarize
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.graph import count_macs
 from search_spaces.zoo.pytorchcv import MODELS as PYTORCHCV
@@ -91,10 +51,8 @@ CONFIGS = {
 }
 # What the transfer fits (on top of calibration.TRAINABLE: the prices of work, the network scale
 # and overhead): the correction network's output layer too, with a weaker prior than a few-shot
-# calibration's. Chosen by leave-one-family-out error on the 79 `1large` figures: with the
-# calibration defaults (TRAINABLE, prior 1e-3) fp32 is 41/79 within +-10% (RMSPE 13.9%); with
-# the output layer and prior 1e-4, 70/79 (5.9%); prior 1e-3 66/79, 1e-5 72/79 but RMSPE 6.2%;
-# training the whole MLP overfits (56/79 at 1e-3). Two dozen networks (a user's few-shot
+# calibration's, chosen by leave-one-family-out error on the 79 `1large` figures
+# (docs/results.md#pixel-4-how-the-fp32-form-was-chosen). Two dozen networks (a user's few-shot
 # calibration) are too few for this: calibration.TRAINABLE stays the default there.
 PROFILE_TRAINABLE = (*TRAINABLE, "w2", "b2")
 PROFILE_PRIOR = 1e-4
@@ -280,7 +238,7 @@ def build(
                 "base": "note10 fp32 (Once-for-All's per-block table of a Samsung Galaxy Note10)",
                 "base_source": note10.metadata.get("source", ""),
                 # the function's name as the bundled profiles record it (the command module
-                # latency_models.calibrate imports it from latency_models.calibration)
+                # latency_models.calibrate imports it from latency_models.predictor.calibration)
                 "method": ("per-block corrections dropped, overhead from a least-squares line (for_gpu); " * gpu)
                 + "latency_models.calibrate.calibrate: network scale set by least squares (coarse), then "
                 "the trainable arrays fitted with a prior towards that start",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from latency_models.table import TableMetadata
+from latency_models.tables.latency_table import TableMetadata
 
 
 class BlockError(RuntimeError):

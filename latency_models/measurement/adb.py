@@ -48,8 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from latency_models.backends import BlockError, DeviceError, Timing
-from latency_models.table import TableMetadata
+from latency_models.measurement.backends import BlockError, DeviceError, Timing
+from latency_models.tables.latency_table import TableMetadata
 
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 DEFAULT_REMOTE_DIR = "/data/local/tmp/nas_blocks"
@@ -220,7 +220,7 @@ def _marker(text: str, name: str) -> int | None:
 
 
 class AdbBackend:
-    """A Backend (latency_models.backends) that times models on an Android phone over adb.
+    """A Backend (latency_models.measurement.backends) that times models on an Android phone over adb.
 
     serial:       the phone, as `adb devices` lists it
     binary:       benchmark_model's path on the phone

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from latency_models.backends import BlockError, Timing
-from latency_models.table import TableMetadata
+from latency_models.measurement.backends import BlockError, Timing
+from latency_models.tables.latency_table import TableMetadata
 from latency_models.tflite.runtime import make_interpreter
 
 

@@ -4,7 +4,7 @@ Bundled profiles live in latency_models/profiles/<device>-<precision>.json (rege
 published measurements by `python -m latency_models.build_profiles`); profiles users make with
 `python -m latency_models.calibrate` live in $NAS_HOME/profiles (default ~/.cache/platform-nas)
 and take precedence. The `host` profile is this machine: it is fitted from a table measured here,
-kept (with its CPU model in the name) under $NAS_HOME; latency_models.host_profile measures the
+kept (with its CPU model in the name) under $NAS_HOME; latency_models.measurement.first_use measures the
 blocks that table lacks on first use. `python -m latency_models.devices` lists
 them all (`describe_profiles`).
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 from common.errors import InputError
 from common.home import nas_home
 from common.locks import hold
-from latency_models.host import cpu_model
-from latency_models.predictor import LatencyPredictor, PredictorError, fit
-from latency_models.table import LatencyTable, TableError
+from latency_models.measurement.host import cpu_model
+from latency_models.predictor.latency_predictor import LatencyPredictor, PredictorError, fit
+from latency_models.tables.latency_table import LatencyTable, TableError
 
-PROFILES = Path(__file__).resolve().parent / "profiles"
+PROFILES = Path(__file__).resolve().parent
 
 
 class UnknownTarget(InputError):

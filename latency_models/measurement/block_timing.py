@@ -2,7 +2,7 @@
 model, timed on a backend, added to the table, and the table saved (atomically) before the next
 block starts, so a killed run keeps every row measured and a rerun measures only what is missing.
 
-`latency_models.measure` (the command) and the host's first use (`latency_models.host_profile`)
+`latency_models.measure` (the command) and the host's first use (`latency_models.measurement.first_use`)
 both measure through `measure_into`.
 """
 
@@ -20,9 +20,9 @@ from rich.console import Console
 
 from common.locks import Lock, hold
 from common.progress import progress_bar
-from latency_models.backends import Backend, BlockError, Timing
-from latency_models.signature import Block
-from latency_models.table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.measurement.backends import Backend, BlockError, Timing
+from latency_models.tables.latency_table import LatencyRow, LatencyTable, TableError, TableMetadata
+from latency_models.tables.signature import Block
 from latency_models.tflite.emit import emit_block
 
 # Metadata that must agree before a run may add rows to an existing table.

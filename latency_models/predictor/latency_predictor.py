@@ -33,9 +33,9 @@ import optax
 from common.errors import InputError
 from common.files import check_document, read_json, write_atomic
 from common.values import all_finite
-from latency_models.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
-from latency_models.signature import Block, spec_blocks
-from latency_models.table import LatencyTable
+from latency_models.predictor.features import BASIS, DESCRIPTOR_SIZE, basis, descriptor
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.signature import Block, spec_blocks
 from search_spaces.arch_spec import ArchSpec
 
 SCHEMA_VERSION = 1

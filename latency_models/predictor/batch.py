@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from latency_models.predictor import LatencyPredictor
-from latency_models.signature import Block, spec_blocks
+from latency_models.predictor.latency_predictor import LatencyPredictor
+from latency_models.tables.signature import Block, spec_blocks
 from search_spaces.arch_spec import layer_output_shape
 from search_spaces.graph import layer_cost
 from search_spaces.space import ChoiceSpace

@@ -10,7 +10,7 @@ that start,
 
 while the base's per-block shape corrections (the MLP) are kept. That is the whole transfer:
 `calibrate()` below, which the bundled `pixel4` profile is fitted with too
-(latency_models/pixel4_profile.py).
+(latency_models/profiles/pixel4.py).
 
 The measurement file `read_measurements` takes is a CSV with columns `arch` (an ArchSpec JSON
 file, relative to the CSV's folder or absolute, or a zoo model name such as `mobilenet_v2_1.0`),
@@ -31,9 +31,9 @@ import numpy as np
 from common.errors import InputError
 from common.files import read_text
 from common.values import is_number
-from latency_models.device_profiles import UnknownTarget, bundled, load_predictor
-from latency_models.predictor import LatencyPredictor, Measurement, fit
-from latency_models.signature import PRECISIONS
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, fit
+from latency_models.profiles.registry import UnknownTarget, bundled, load_predictor
+from latency_models.tables.signature import PRECISIONS
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec, SpecError
 
@@ -99,9 +99,8 @@ def coarse(base: LatencyPredictor, measurements: Sequence[Measurement]) -> Laten
 
     The per-network overhead stays the base's (about one invoke, for a base fitted on a per-block
     table), and the prior keeps it near that: fitted freely next to the scale, it took up what
-    the costs should explain (1.7 ms on the int8 Pixel 4 figures, where small networks run
-    relatively slowly) and predicted worse: int8 leave-one-family-out 83% -> 50% within 10%,
-    HELP pixel2 from 5 networks RMSPE 11.4% -> 13.5%."""
+    the costs should explain and predicted worse
+    (docs/results.md#why-the-calibration-keeps-the-bases-overhead)."""
     own = base.network_overhead_ms
     work = np.array([base.spec_ms(m.spec, m.precision) - own for m in measurements])
     measured = np.array([m.ms for m in measurements])

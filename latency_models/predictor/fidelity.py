@@ -24,10 +24,10 @@ from common.errors import InputError
 from common.files import read_json, write_atomic, write_figure
 from common.stats import kendall_tau
 from common.values import is_number
-from latency_models.backends import Backend
-from latency_models.predictor import LatencyPredictor, Measurement, fit
-from latency_models.signature import spec_blocks
-from latency_models.table import LatencyTable
+from latency_models.measurement.backends import Backend
+from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, fit
+from latency_models.tables.latency_table import LatencyTable
+from latency_models.tables.signature import spec_blocks
 from latency_models.tflite.emit import emit_spec
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.space import ChoiceSpace
