@@ -27,6 +27,7 @@ import numpy as np
 from common.errors import InputError
 from common.files import check_new_folder, read_json
 from common.locks import Lock, hold
+from common.values import all_finite
 from latency_models.predictor.batch import SpaceCost, SpaceLatency
 from latency_models.profiles.registry import load_predictor
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
@@ -164,7 +165,7 @@ class DeviceSearch:
         self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
         smallest_top1 = float(self.accuracy(np.array([self.smallest]))[0])
-        if not (math.isfinite(fastest) and math.isfinite(smallest_top1) and math.isfinite(self.budget)):
+        if not all_finite([fastest, smallest_top1, self.budget]):
             raise SearchError(
                 f"{target}: the smallest architecture is priced {fastest} ms and scored {smallest_top1} (budget "
                 f"{self.budget} ms); the estimator or the {target} profile is not usable"

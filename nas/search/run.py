@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from common.files import write_atomic
+from common.values import all_finite
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
 from nas.accuracy.scope import Scope
 from nas.options import DEFAULT_CALIB_IMAGES
@@ -118,7 +118,7 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
     settings = search.settings
     described = describe(search, candidates(search))
     for _, d in described:
-        if not (math.isfinite(d.estimated_top1) and math.isfinite(d.latency_ms)):
+        if not all_finite([d.estimated_top1, d.latency_ms]):
             # checked before anything is written: a result of NaN is no result
             raise SearchError(
                 f"{search.target}: a candidate scored {d.estimated_top1} at {d.latency_ms} ms; "
