@@ -150,3 +150,26 @@ def test_a_table_with_a_nan_timing_exits_2_naming_file_and_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert f"{table}: line 2: row" in result.stderr and "mean_ms must be a finite non-negative number" in result.stderr
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\xff\xfe{}", "not a UTF-8 text (JSON) file"),
+        (b'{"abc-fp32": [1.5, 2', "not JSON (Expecting"),
+        (b'{"abc-fp32": [1.5, NaN]}', "not a log of timings"),
+        (b'{"abc-fp32": -3}', "not a log of timings"),
+        (b'{"abc-fp32": [1.5, "fast"]}', "not a log of timings"),
+        (b"[1.5, 2.0]", "not a log of timings"),
+    ],
+)
+def test_a_damaged_measurement_log_is_refused_naming_it(tmp_path, content, reason):
+    from latency_models.predictor.fidelity import MeasurementLog, MeasurementLogError
+
+    path = tmp_path / "measurements.json"
+    path.write_bytes(content)
+    with pytest.raises(MeasurementLogError, match=f"^{path}: ") as info:
+        MeasurementLog(path, "fp32")
+    assert reason in str(info.value) and path.read_bytes() == content  # nothing rewritten
+    path.write_text('{"abc-fp32": 2.5, "def-fp32": [1.0, 3.0]}')  # one number per network: an earlier log
+    assert MeasurementLog(path, "fp32").ms == {"abc-fp32": [2.5], "def-fp32": [1.0, 3.0]}

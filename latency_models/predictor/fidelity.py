@@ -61,13 +61,13 @@ class MeasurementLog:
     def __init__(self, path: Path, precision: str):
         self.path, self.precision = path, precision
         saved = read_json(path, MeasurementLogError) if path.exists() else {}
-        if not isinstance(saved, dict) or not all(
-            isinstance(v, list) and all(is_number(x) and x > 0 for x in v) or is_number(v) and v > 0
-            for v in saved.values()
-        ):
-            raise MeasurementLogError(f"{path}: not a log of timings (a JSON object of positive milliseconds)")
+        damaged = MeasurementLogError(f"{path}: not a log of timings (a JSON object of positive milliseconds)")
+        if not isinstance(saved, dict):
+            raise damaged
         # Logs written before passes existed hold one number per network.
         self.ms: dict[str, list[float]] = {k: v if isinstance(v, list) else [v] for k, v in saved.items()}
+        if not all(is_number(ms) and ms > 0 for timings in self.ms.values() for ms in timings):
+            raise damaged
 
     def key(self, spec: ArchSpec) -> str:
         return f"{spec.content_hash()}-{self.precision}"

@@ -31,7 +31,7 @@ def compilation_cache_dir() -> Path:
     return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR") or nas_home() / "xla-cache")
 
 
-def use_compilation_cache(run_folder: Path | None = None) -> None:
+def use_compilation_cache(run_folder: Path) -> None:
     """Keep compiled programs in this user's own cache, so a resumed run or a second evaluation
     starts in seconds instead of recompiling for a minute or two.
 
@@ -40,12 +40,12 @@ def use_compilation_cache(run_folder: Path | None = None) -> None:
     entry is what this machine compiled for its key, and JAX's key is a hash of the program
     itself (its HLO), the compile options and flags, the backend and the jax and jaxlib
     versions: one program's executable is never picked up for another. The folder is made
-    private (0700). A `run_folder` that carries an xla-cache (an earlier version's, or one from
+    private (0700). An xla-cache that `run_folder` carries (an earlier version's, or one from
     elsewhere) is ignored, and one line on stderr says so. (JAX's key also holds the cache's
     own path, through the XLA cache options JAX derives from it.)"""
     cache = compilation_cache_dir()
-    carried = Path(run_folder) / RUN_FOLDER_CACHE if run_folder is not None else None
-    if carried is not None and carried.exists() and carried.resolve() != cache.resolve():
+    carried = Path(run_folder) / RUN_FOLDER_CACHE
+    if carried.exists() and carried.resolve() != cache.resolve():
         print(
             f"{carried}: ignored (compiled programs are loaded only from this machine's cache, {cache}); "
             "it can be deleted",
