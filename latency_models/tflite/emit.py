@@ -24,21 +24,25 @@ def emit_spec(
     precision: str = "fp32",
     seed: int = 0,
     calibration: np.ndarray | None = None,
+    integer_io: bool = False,
 ) -> bytes:
-    """A whole network as .tflite bytes (batch 1, float input and output). Without `weights`
-    they are drawn at random from `seed`; int8 calibrates on `calibration` images (random ones
-    when none are given, which is right for timing and wrong for accuracy)."""
+    """A whole network as .tflite bytes (batch 1; float input and output unless an int8 model
+    is asked for with `integer_io`). Without `weights` they are drawn at random from `seed`;
+    int8 calibrates on `calibration` images (random ones when none are given, which is right
+    for timing and wrong for accuracy)."""
     if weights is None:
         weights = random_weights(spec, seed)
     check_weights(spec, weights)
     graph = lower_spec(spec, weights)
     if precision == "fp32":
+        if integer_io:
+            raise ValueError("integer input and output need precision int8")
         return graph.to_flatbuffer()
     if precision != "int8":
         raise ValueError(f"precision: unknown value {precision!r} (allowed: fp32, int8)")
     if calibration is None:
         calibration = random_images((spec.resolution, spec.resolution, spec.in_channels), CALIBRATION_IMAGES, seed)
-    return quantize(graph, calibration)
+    return quantize(graph, calibration, integer_io)
 
 
 def emit_block(block: Block, seed: int = 0) -> bytes:

@@ -221,11 +221,18 @@ class Graph:
 
     # --- serialising -------------------------------------------------------------------------
 
-    def to_flatbuffer(self, ranges: dict[int, tuple[float, float]] | None = None) -> bytes:
+    def to_flatbuffer(
+        self, ranges: dict[int, tuple[float, float]] | None = None, integer_io: bool = False, data: bool = True
+    ) -> bytes:
         """Float32 model, or full int8 when `ranges` (activation tensor -> calibrated min, max)
-        is given: the int8 model keeps a float interface (QUANTIZE after the input,
-        DEQUANTIZE before the output), as TFLite's converter does by default."""
+        is given. The int8 model keeps a float interface (QUANTIZE after the input, DEQUANTIZE
+        before the output), as TFLite's converter does by default, unless `integer_io`: then
+        its input and output are the int8 tensors themselves, as a microcontroller feeds them.
+        `data=False` leaves every constant's buffer empty: the file's layout without its
+        weights, which footprint.flash prices (see there)."""
         quantized = ranges is not None
+        if integer_io and not quantized:
+            raise ValueError("integer input and output need an int8 model (calibrated ranges)")
         params = self._quant_params(ranges) if quantized else {}
         vectors = _VectorCache()
         buffers = [schema.BufferT()]
@@ -233,13 +240,14 @@ class Graph:
         for t in self.tensors:
             tt = schema.TensorT()
             tt.name, tt.shape = t.name, list(t.shape)
-            tt.type, data = self._tensor_type_and_data(t, params.get(t.index), quantized)
+            tt.type, values = self._tensor_type_and_data(t, params.get(t.index), quantized)
             q = params.get(t.index)
             if q is not None:
                 tt.quantization = _SharedVectorQuantization(q, vectors)
-            if data is not None:
+            if values is not None:
                 buf = schema.BufferT()
-                buf.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+                raw = np.ascontiguousarray(values).tobytes() if data else b""
+                buf.data = np.frombuffer(raw, dtype=np.uint8)
                 buffers.append(buf)
                 tt.buffer = len(buffers) - 1
             else:
@@ -247,7 +255,7 @@ class Graph:
             tensors.append(tt)
         ops = list(self.ops)
         inputs, outputs = list(self.inputs), list(self.outputs)
-        if quantized:
+        if quantized and not integer_io:
             # Float interface tensors around the int8 graph.
             for position, t in enumerate(self.inputs):
                 float_in = self._float_twin(tensors, t, "float_input")

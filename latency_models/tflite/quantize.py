@@ -30,5 +30,5 @@ def calibrate(graph: Graph, images: np.ndarray) -> dict[int, tuple[float, float]
     return {t: (low[t], high[t]) for t in activations}
 
 
-def quantize(graph: Graph, calibration_images: np.ndarray) -> bytes:
-    return graph.to_flatbuffer(calibrate(graph, calibration_images))
+def quantize(graph: Graph, calibration_images: np.ndarray, integer_io: bool = False) -> bytes:
+    return graph.to_flatbuffer(calibrate(graph, calibration_images), integer_io=integer_io)
