@@ -135,16 +135,20 @@ class AdditiveSpaceMetric:
                 active[:, s] = depth_values > block
         return g, options, active
 
+    def _predict_fn(self) -> Callable:
+        """(shared index, slot options, slot active) -> the metric; jit-compiled on first call."""
+        F, A, D = (jnp.asarray(x, dtype=jnp.float32) for x in (self.F, self.A, self.D))
+
+        def predict(g, options, active):
+            per_slot = jnp.take_along_axis(D[g], options[:, :, None], axis=2)[:, :, 0] + A[g]
+            return F[g] + jnp.sum(active * per_slot, axis=1)
+
+        return predict
+
     def __call__(self, choices: np.ndarray) -> np.ndarray:
         """The metric of each row of `choices` ([N, dimensions] option indices)."""
         if self._jitted is None:
-            F, A, D = (jnp.asarray(x, dtype=jnp.float32) for x in (self.F, self.A, self.D))
-
-            def predict(g, options, active):
-                per_slot = jnp.take_along_axis(D[g], options[:, :, None], axis=2)[:, :, 0] + A[g]
-                return F[g] + jnp.sum(active * per_slot, axis=1)
-
-            self._jitted = jax.jit(predict)
+            self._jitted = jax.jit(self._predict_fn())
         # padded to a power of two, so a search calling with every batch size compiles a few times
         choices = np.asarray(choices)
         count = len(choices)
