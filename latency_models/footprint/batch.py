@@ -185,7 +185,7 @@ class SpaceArena(PeakSpaceMetric):
 
     def __init__(self, space: ChoiceSpace, precision: str = "fp32", integer_io: bool = False):
         check_deployment(precision, integer_io)
-        graphs, width = _BlockGraphs(), 4 if precision == "fp32" else 1
+        graphs = _BlockGraphs()
 
         def value(block: Block) -> float:
             if isinstance(block.layer, Identity):
