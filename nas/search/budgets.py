@@ -25,7 +25,7 @@ class CostKind:
 # Cost names as footprint.Footprint and the search record name them, in the order they are shown.
 COSTS: dict[str, CostKind] = {
     "latency_ms": CostKind("--latency-ms", "predicted latency", lambda v: f"{v:.2f} ms"),
-    "flash_bytes": CostKind("--max-flash-kb/--max-model-mb", "flash", _bytes),
+    "flash_bytes": CostKind("--max-flash-kb (--max-model-mb)", "flash", _bytes),
     "arena_bytes": CostKind("--max-sram-kb", "peak SRAM (TFLM activation arena)", _bytes),
     "params": CostKind("--max-params-m", "params", lambda v: f"{v / 1e6:.2f} M"),
     "macs": CostKind("--max-macs-m", "MACs", lambda v: f"{v / 1e6:.1f} M"),

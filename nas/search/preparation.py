@@ -145,18 +145,28 @@ class DeviceSearch:
         self, settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path
     ):
         target = settings.target
-        self.predictor = load_predictor(target, settings.precision)
         self.target, self.settings, self.space = target, settings, space
+        dims = space.dimensions
+        self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
+        self.size_budgets = {name: limit for name, limit in settings.size_budgets().items() if limit is not None}
+        self._footprints: dict[Choices, Footprint] = {}
+        if self.size_budgets:  # checked first: a bound no network meets is refused before any pricing
+            least = self.footprint(self.smallest)
+            for name, limit in self.size_budgets.items():
+                if limit < getattr(least, name):
+                    deployed = f" {least.deployment}" if name in ("flash_bytes", "arena_bytes") else ""
+                    raise SearchError(
+                        f"{COSTS[name].flag} {shown(name, limit)} is below the smallest architecture of "
+                        f"{settings.space} scored by the estimator ({shown(name, getattr(least, name))}{deployed}, "
+                        "every choice at its smallest)"
+                    )
+        self.predictor = load_predictor(target, settings.precision)
         # identities of the two models, hashed once: the state saved every generation names them
         self.estimator_sha256 = hashlib.sha256(estimator_path.read_bytes()).hexdigest()
         self.predictor_sha256 = hashlib.sha256(json.dumps(self.predictor.to_dict()).encode()).hexdigest()
         self.latency = SpaceLatency(self.predictor, space, settings.precision)
         self.macs, self.params = SpaceCost(space, "macs"), SpaceCost(space, "params")
         deployment = (settings.precision, settings.integer_io)
-        self.size_budgets = {name: limit for name, limit in settings.size_budgets().items() if limit is not None}
-        # flash and the arena are priced only when bounded: their tables take seconds to build
-        self.flash = SpaceFlash(space, *deployment) if "flash_bytes" in self.size_budgets else None
-        self.arena = SpaceArena(space, *deployment) if "arena_bytes" in self.size_budgets else None
         self.accuracy = estimator.scorer(space)
         self.estimator, self.estimator_path = estimator, estimator_path
         self.scope = estimator.scope
@@ -175,8 +185,6 @@ class DeviceSearch:
                 f"{scope.classes} classes)"
             )
             self.budget_source = f"{BASELINE} {fed} on {target}, predicted"
-        dims = space.dimensions
-        self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
         smallest_top1 = float(self.accuracy(np.array([self.smallest]))[0])
         if not all_finite([fastest, smallest_top1, self.budget or 0.0]):
@@ -189,15 +197,9 @@ class DeviceSearch:
                 f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} "
                 f"scored by the estimator ({fastest:.2f} ms, every choice at its smallest)"
             )
-        self._footprints: dict[Choices, Footprint] = {}
-        least = self.footprint(self.smallest)
-        for name, limit in self.size_budgets.items():
-            if limit < getattr(least, name):
-                raise SearchError(
-                    f"{COSTS[name].flag} {shown(name, limit)} is below the smallest architecture of {settings.space} "
-                    f"scored by the estimator ({shown(name, getattr(least, name))} {least.deployment}, every choice "
-                    "at its smallest)"
-                )
+        # flash and the arena are priced only when bounded: their tables take seconds to build
+        self.flash = SpaceFlash(space, *deployment) if "flash_bytes" in self.size_budgets else None
+        self.arena = SpaceArena(space, *deployment) if "arena_bytes" in self.size_budgets else None
         self.metrics: dict[str, BatchFn] = {"latency_ms": self.latency, "params": self.params, "macs": self.macs}
         self.metrics.update({k: m for k, m in (("flash_bytes", self.flash), ("arena_bytes", self.arena)) if m})
         self.constraints = [Budget("latency_ms", self.latency, self.budget)] if self.budget is not None else []
