@@ -1,9 +1,11 @@
-"""`python -m nas.search --target=DEVICE`: the most accurate architecture within a latency budget.
+"""`python -m nas.search --target=DEVICE`: the most accurate architecture within a latency budget
+and size bounds.
 
   python -m nas.search --target=pixel4                          # budget: MobileNetV2-1.0 on pixel4
   python -m nas.search --target=note10 --latency-ms 25          # Once-for-All's tutorial setting
   python -m nas.search --target=pixel4,note10 --latency-ms 20   # one architecture per device
   python -m nas.search --target=pixel4 --estimator fashion-mnist --supernet runs/default
+  python -m nas.search --target=pixel4 --precision int8 --max-model-mb 5   # size alone bounds it
 
 Per device: the device's latency predictor prices every candidate (exactly, in batches, from
 latency_models.predictor.batch); the accuracy estimator scores it. Two searches run side by side from the
@@ -24,9 +26,15 @@ exactly those networks:
                  exports; the default budget is MobileNetV2-1.0 fed that same input.
 Asking an estimator for another width, resolution or form exits 2 naming both.
 
+Size bounds (--max-flash-kb or --max-model-mb, --max-sram-kb, --max-params-m, --max-macs-m) apply
+alone or with --latency-ms; with one given and no --latency-ms, latency is not bounded. Flash and
+SRAM are counted exactly (latency_models.footprint) in the deployment searched; batch tables
+screen the candidates, the exact count decides, and NSGA-II's front is drawn against the bound
+that rejects the most networks.
+
 Writes OUT/DEVICE/arch.json (the ArchSpec with its predicted latency, estimated accuracy, MACs,
-params, device profile, predictor and estimator provenance, seed), pareto.json, pareto.png and
-report.md.
+params, its flash and arena in every deployment, the bounds and which binds, device profile,
+predictor and estimator provenance, seed), pareto.json, pareto.png and report.md.
 """
 
 from __future__ import annotations
@@ -76,7 +84,7 @@ def build_parser() -> ArgumentParser:
     d = SearchSettings(target="pixel4")
     p = ArgumentParser(
         prog=PROG,
-        description="Latency-constrained evolutionary architecture search.",
+        description="Evolutionary architecture search within a latency budget and size bounds.",
         epilog=__doc__[__doc__.index("Estimators (") : __doc__.index("Writes OUT")],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -238,24 +238,31 @@ def describe(search: DeviceSearch, choices: list[Choices]) -> list[tuple[Choices
 
 def front(search: DeviceSearch, described: list[tuple[Choices, Candidate]]) -> tuple[Candidate, ...]:
     """The candidates no other beats on both estimated top-1 and the front's cost (the search's
-    axis), cheapest first. Where flash or the arena is bounded, the front's members carry their
-    exact counts and those beyond a bound by it are left out."""
+    axis), cheapest first. Where flash or the arena is bounded, the members carry their exact
+    counts: the front is found by the batch metrics, members beyond a bound by the exact count
+    leave it (and it is found again without them), and the rest are ranked by the exact counts."""
     axis = search.axis
-    sized = {"flash_bytes", "arena_bytes"} & set(search.size_budgets)
-    if axis in ("flash_bytes", "arena_bytes"):  # first by the batch metric, then exactly
-        cost = search.metrics[axis](np.array([c for c, _ in described]))
-        points = np.array([[d.estimated_top1, -cost[i]] for i, (_, d) in enumerate(described)])
-        described = [described[i] for i in pareto_front(points)]
-    if sized:
-        exact = [(c, search.footprint(c)) for c, _ in described]
-        described = [
-            (c, dataclasses.replace(d, flash_bytes=f.flash_bytes, arena_bytes=f.arena_bytes))
-            for (c, d), (_, f) in zip(described, exact)
-            if search.fits(c)
+    if axis in ("flash_bytes", "arena_bytes"):
+        batch = search.metrics[axis](np.array([c for c, _ in described]))
+        cost = {c: float(v) for (c, _), v in zip(described, batch)}
+    else:
+        cost = {c: d.cost(axis) for c, d in described}
+    pool = list(described)
+    while True:
+        members = [pool[i] for i in pareto_front(np.array([[d.estimated_top1, -cost[c]] for c, d in pool]))]
+        beyond = {c for c, _ in members if not search.fits(c)}  # exact counts: only the members are counted
+        if not beyond:
+            break
+        pool = [(c, d) for c, d in pool if c not in beyond]
+    if {"flash_bytes", "arena_bytes"} & set(search.size_budgets):
+        exact = {c: search.footprint(c) for c, _ in members}
+        members = [
+            (c, dataclasses.replace(d, flash_bytes=exact[c].flash_bytes, arena_bytes=exact[c].arena_bytes))
+            for c, d in members
         ]
-    points = np.array([[d.estimated_top1, -d.cost(axis)] for _, d in described])
-    members = [described[i][1] for i in pareto_front(points)]
-    return tuple(sorted(members, key=lambda d: d.cost(axis)))
+        points = np.array([[d.estimated_top1, -d.cost(axis)] for _, d in members])
+        members = [members[i] for i in pareto_front(points)]
+    return tuple(sorted((d for _, d in members), key=lambda d: d.cost(axis)))
 
 
 def published_models(search: DeviceSearch) -> list[PublishedModel]:
