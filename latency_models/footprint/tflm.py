@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
+from tflite_micro.python.tflite_micro import runtime
 
 ALLOCATIONS = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 LARGE_ARENA = 1 << 28  # room for any network here while the needed arena is found (untouched pages cost nothing)
@@ -58,8 +59,6 @@ def _quiet(call):
 
 
 def _interpreter(model: bytes, arena_size: int):
-    from tflite_micro.python.tflite_micro import runtime  # deferred: only these checks need TFLM
-
     try:
         interpreter, _ = _quiet(lambda: runtime.Interpreter.from_bytes(model, arena_size=arena_size))
     except RuntimeError as exc:
