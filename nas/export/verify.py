@@ -46,10 +46,11 @@ def tflite_outputs(model: bytes, extracted: Extracted, images: np.ndarray) -> np
     return runtime.run(model, extracted.normalizer(images))
 
 
-def micro(model: bytes, extracted: Extracted, images: np.ndarray, tflite_out: np.ndarray, integer_io: bool) -> dict:
+def micro(model: bytes, extracted: Extracted, images: np.ndarray, tflite_out: np.ndarray) -> dict:
     """TFLM's run of an int8 model on `images` against the interpreter's outputs for them
     (`tflite_out`), and its arena and the file's size against the predicted footprint."""
-    predicted = footprint(extracted.spec, "int8", integer_io)
+    given, returned = runtime.interface(model)
+    predicted = footprint(extracted.spec, "int8", integer_io=given.scale is not None)
     report: dict[str, Any] = {
         "images": len(images),
         "predicted_arena_bytes": predicted.arena_bytes,
@@ -57,7 +58,6 @@ def micro(model: bytes, extracted: Extracted, images: np.ndarray, tflite_out: np
         "predicted_flash_bytes": predicted.flash_bytes,
         "flash_error": len(model) / predicted.flash_bytes - 1,
     }
-    given, returned = runtime.interface(model)
     try:
         got = returned.decode(tflm.run(model, given.encode(extracted.normalizer(images))))
         arena = tflm.arena_use(model)
@@ -90,7 +90,6 @@ def verify(model: bytes, extracted: Extracted, float_model: bytes | None = None,
     data = extracted.data
     precision = "int8" if is_int8(model) else "fp32"
     given, returned = runtime.interface(model)
-    integer_io = given.scale is not None
     count = min(AGREEMENT_IMAGES, len(data.test_y))
     flax_out = extracted.logits(data.test_x)
     exported_out = tflite_outputs(model, extracted, data.test_x)
@@ -99,7 +98,7 @@ def verify(model: bytes, extracted: Extracted, float_model: bytes | None = None,
     exported_top1 = float((exported_out.argmax(-1) == data.test_y).mean())
     report: dict[str, Any] = {
         "precision": precision,
-        "deployment": deployment_name(precision, integer_io),
+        "deployment": deployment_name(precision, integer_io=given.scale is not None),
         "input": given.to_dict(),
         "output": returned.to_dict(),
         "agreement_images": count,
@@ -113,7 +112,7 @@ def verify(model: bytes, extracted: Extracted, float_model: bytes | None = None,
     if precision == "fp32":
         report["passed"] = report["max_abs_diff"] <= FLOAT_TOLERANCE and report["top1_agree"] == count
     else:
-        report["tflm"] = micro(model, extracted, data.test_x[:count], got, integer_io)
+        report["tflm"] = micro(model, extracted, data.test_x[:count], got)
         report["passed"] = flax_top1 - exported_top1 <= INT8_MAX_DROP and report["tflm"]["passed"]
         if float_model is not None:
             report["float_bytes"] = len(float_model)
