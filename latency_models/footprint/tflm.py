@@ -3,22 +3,26 @@ interpreter, reference kernels, the arena planner a board runs): the ground trut
 `costs.footprint` predicts, and a second runtime for an exported int8 model.
 
 TFLM prints what it allocated rather than returning it, from C++, to the process's standard
-output and error: both are caught at the file descriptors while it runs.
+output and error: both are caught at the file descriptors while it runs. The smallest arena is
+searched for in a process of its own (tflm_probe.py says why).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
 ALLOCATIONS = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 LARGE_ARENA = 1 << 28  # room for any network here while the needed arena is found (untouched pages cost nothing)
+PROBE = Path(__file__).with_name("tflm_probe.py")
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,13 @@ def arena_use(model: bytes) -> ArenaUse:
     found = dict((name, int(value)) for name, value in ALLOCATIONS.findall(printed))
     if set(found) != {"head", "tail"}:
         raise TFLMError(f"TFLM printed no arena allocation: {printed[:200]!r}")
-    low, high = 1, found["head"] + found["tail"] + 64
-    while low < high:  # the least size that works: the needed bytes, plus the buffer's alignment
-        middle = (low + high) // 2
-        try:
-            _interpreter(model, middle)
-            high = middle
-        except TFLMError:
-            low = middle + 1
-    return ArenaUse(found["head"], found["tail"], low)
+    # the least size that works lies under the needed bytes plus the buffer's alignment
+    high = found["head"] + found["tail"] + 64
+    probe = subprocess.run([sys.executable, str(PROBE), str(high)], input=model, capture_output=True, check=False)
+    if probe.returncode != 0 or not probe.stdout.strip().isdigit():
+        reason = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        raise TFLMError(f"the search for TFLM's smallest arena failed (exit {probe.returncode}): {reason}")
+    return ArenaUse(found["head"], found["tail"], int(probe.stdout))
 
 
 def run(model: bytes, inputs: np.ndarray) -> np.ndarray:
