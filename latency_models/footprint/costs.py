@@ -40,8 +40,9 @@ def check_deployment(precision: str, integer_io: bool = False) -> None:
 
 @dataclass(frozen=True)
 class Footprint:
-    """One network's costs in one deployment. Bytes are exact predictions of what the emitter
-    writes and TFLM plans (benchmarks/memory_fidelity.py checks them against both)."""
+    """One network's costs in one deployment. The arena is TFLM's head to the byte; the flash is
+    the file to a few hundred bytes (an int8 file writes each distinct activation zero point once,
+    and which recur depends on the calibration). benchmarks/memory_fidelity.py checks both."""
 
     precision: str
     integer_io: bool

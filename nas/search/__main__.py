@@ -28,8 +28,8 @@ Asking an estimator for another width, resolution or form exits 2 naming both.
 
 Size bounds (--max-flash-kb or --max-model-mb, --max-sram-kb, --max-params-m, --max-macs-m) apply
 alone or with --latency-ms; with one given and no --latency-ms, latency is not bounded. Flash and
-SRAM are counted exactly (latency_models.footprint) in the deployment searched; batch tables
-screen the candidates, the exact count decides, and NSGA-II's front is drawn against the bound
+SRAM are counted from the spec (latency_models.footprint) in the deployment searched; batch
+tables screen the candidates, that count decides, and NSGA-II's front is drawn against the bound
 that rejects the most networks.
 
 Writes OUT/DEVICE/arch.json (the ArchSpec with its predicted latency, estimated accuracy, MACs,
@@ -98,8 +98,9 @@ def build_parser() -> ArgumentParser:
     size = p.add_argument_group(
         "size bounds",
         "Each alone or with the others and --latency-ms; KB = 1024 bytes, MB = 1024 KB. Flash and SRAM are "
-        "counted in the deployment searched (--precision, --integer-io), exactly: the .tflite nas.export writes, "
-        "and the activation arena TensorFlow Lite Micro plans for it (its persistent part comes on top).",
+        "counted in the deployment searched (--precision, --integer-io) from the spec: the .tflite nas.export "
+        "writes (to a few hundred bytes) and the activation arena TensorFlow Lite Micro plans for it (to the "
+        "byte; its persistent part comes on top).",
     )
     flash = size.add_mutually_exclusive_group()
     flash.add_argument("--max-flash-kb", type=float_in(0, MAX_BYTES / KB, low_open=True, high_open=False),
