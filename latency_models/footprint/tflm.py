@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ALLOCATIONS = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
+SEARCHED_BELOW = 256  # bytes under head + tail where the smallest arena is sought
 LARGE_ARENA = 1 << 28  # room for any network here while the needed arena is found (untouched pages cost nothing)
 
 
@@ -25,7 +26,7 @@ class ArenaUse:
     """What TFLM allocated for a model: the head (the planned activations and scratch buffers)
     and the tail (what persists: op data such as per-channel quantisation, node and tensor
     structs); `smallest` is the least arena_size it accepts (head + tail, give or take the
-    buffer's alignment), found by bisection."""
+    buffer's alignment), found by bisection just below head + tail."""
 
     head: int
     tail: int
@@ -74,8 +75,13 @@ def arena_use(model: bytes) -> ArenaUse:
     found = dict((name, int(value)) for name, value in ALLOCATIONS.findall(printed))
     if set(found) != {"head", "tail"}:
         raise TFLMError(f"TFLM printed no arena allocation: {printed[:200]!r}")
-    low, high = 1, found["head"] + found["tail"] + 64
-    while low < high:  # the least size that works: the needed bytes, plus the buffer's alignment
+    # The least size that works: the needed bytes, give or take the buffer's alignment. Sought
+    # just below head + tail only: a far smaller arena fails part-way through the allocation,
+    # where some kernels crash the process instead of reporting it (an int8 mbv3 proxy at 28 px,
+    # head 18,432 and tail 83,056 bytes, crashes with 85,000 and 50,000).
+    needed = found["head"] + found["tail"]
+    low, high = max(1, needed - SEARCHED_BELOW), needed + 64
+    while low < high:
         middle = (low + high) // 2
         try:
             _interpreter(model, middle)
