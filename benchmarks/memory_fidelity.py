@@ -378,7 +378,8 @@ def main() -> None:
         f"{t['exact_networks']} networks): {t['exact_per_s']:,.1f} networks/s"
     )
     print(
-        f"batch/target = {t['batch_per_s'] / TARGET_PER_S:.1f}x; batch/exact = {t['batch_per_s'] / t['exact_per_s']:,.0f}x"
+        f"batch/target = {t['batch_per_s'] / TARGET_PER_S:.1f}x; "
+        f"batch/exact = {t['batch_per_s'] / t['exact_per_s']:,.0f}x"
     )
     if args.out:
         document = {
