@@ -26,7 +26,8 @@ class ArenaUse:
     """What TFLM allocated for a model: the head (the planned activations and scratch buffers)
     and the tail (what persists: op data such as per-channel quantisation, node and tensor
     structs); `smallest` is the least arena_size it accepts (head + tail, give or take the
-    buffer's alignment), found by bisection just below head + tail."""
+    buffer's alignment, or a little more where allocating needs more room for a while than the
+    plan), found by bisection from just below head + tail."""
 
     head: int
     tail: int
@@ -68,6 +69,15 @@ def _interpreter(model: bytes, arena_size: int):
     return interpreter
 
 
+def accepts(model: bytes, arena_size: int) -> bool:
+    """Whether TFLM allocates `model` in an arena of `arena_size` bytes."""
+    try:
+        _interpreter(model, arena_size)
+    except TFLMError:
+        return False
+    return True
+
+
 def arena_use(model: bytes) -> ArenaUse:
     """The head and tail TFLM allocates for `model`, and the smallest arena it accepts."""
     interpreter = _interpreter(model, LARGE_ARENA)
@@ -75,18 +85,24 @@ def arena_use(model: bytes) -> ArenaUse:
     found = dict((name, int(value)) for name, value in ALLOCATIONS.findall(printed))
     if set(found) != {"head", "tail"}:
         raise TFLMError(f"TFLM printed no arena allocation: {printed[:200]!r}")
-    # The least size that works: the needed bytes, give or take the buffer's alignment. Sought
-    # just below head + tail only: a far smaller arena fails part-way through the allocation,
-    # where some kernels crash the process instead of reporting it (an int8 mbv3 proxy at 28 px,
-    # head 18,432 and tail 83,056 bytes, crashes with 85,000 and 50,000).
+    # The least size that works: the needed bytes, give or take the buffer's alignment, or more
+    # where allocating needs more room for a while than the plan in the end (a head of 15 KB
+    # under a 100 KB tail: 1 to 3 KB more). Sought from just below head + tail up: a far smaller
+    # arena fails part-way through the allocation, where some kernels crash the process instead
+    # of reporting it (an int8 mbv3 proxy at 28 px, head 18,432 and tail 83,056 bytes, crashes
+    # with 85,000 and 50,000).
     needed = found["head"] + found["tail"]
-    low, high = max(1, needed - SEARCHED_BELOW), needed + 64
+    low, over = max(1, needed - SEARCHED_BELOW), 64
+    while not accepts(model, needed + over):
+        low, over = needed + over + 1, over * 4
+        if needed + over > LARGE_ARENA:
+            raise TFLMError(f"TFLM accepts the model in no arena up to {LARGE_ARENA} bytes")
+    high = needed + over
     while low < high:
         middle = (low + high) // 2
-        try:
-            _interpreter(model, middle)
+        if accepts(model, middle):
             high = middle
-        except TFLMError:
+        else:
             low = middle + 1
     return ArenaUse(found["head"], found["tail"], low)
 
