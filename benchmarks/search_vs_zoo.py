@@ -112,7 +112,7 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
     scope = estimator.scope
     if scope.form != "proxy":
         raise UserError(f"{arch_path}: its estimator {estimator_name} scores the {scope.form} form, not the proxy")
-    budget = record.budget.ms
+    budget = record.budgets.latency.ms
     predictor = load_predictor(target, precision)
     searched = record.choice.spec
     nets = [
@@ -135,7 +135,7 @@ def contenders(args, out: Path) -> tuple[dict, list[dict]]:
         "target": target,
         "precision": precision,
         "budget_ms": budget,
-        "budget_source": record.budget.source,
+        "budget_source": record.budgets.latency.source,
         "searched_spec_hash": record.choice.spec_hash,
         "form": scope.form,
         "input": f"{scope.resolutions[0]} px, {scope.in_channels} channel(s), {scope.classes} classes",

@@ -132,8 +132,11 @@ def test_main_job_runs_with_what_ships(tmp_path):
     assert "ms = mobilenet_v2_1.0 at 224 px on pixel4, predicted" in result.stderr
 
 
-@pytest.mark.parametrize("flags, dtype", [((), "float32"), (("--int8",), "int8")])
-def test_export_random_weights_tflite(tmp_path, flags, dtype):
+@pytest.mark.parametrize(
+    "flags, dtype, interface",
+    [((), "float32", "float32"), (("--int8",), "int8", "float32"), (("--int8", "--integer-io"), "int8", "int8")],
+)
+def test_export_random_weights_tflite(tmp_path, flags, dtype, interface):
     from latency_models.tflite.runtime import make_interpreter
 
     arch = tmp_path / "arch.json"
@@ -146,6 +149,8 @@ def test_export_random_weights_tflite(tmp_path, flags, dtype):
     assert tuple(interpreter.get_output_details()[0]["shape"]) == (1, 1000)
     conv = [d for d in interpreter.get_tensor_details() if d["name"] == "stem[0]"][0]
     assert np.dtype(conv["dtype"]) == np.dtype(dtype)
+    ends = [*interpreter.get_input_details(), *interpreter.get_output_details()]
+    assert {np.dtype(d["dtype"]) for d in ends} == {np.dtype(interface)}
     interpreter.invoke()
 
 
@@ -154,6 +159,10 @@ def test_export_errors(tmp_path):
     arch.write_text(get("mnasnet_a1").to_json())
     out = tmp_path / "m.tflite"
     assert_one_line_error(run("nas.export", "--arch", str(arch), "--out", str(out)), "--random-weights")
+    assert_one_line_error(
+        run("nas.export", "--arch", str(arch), "--random-weights", "--integer-io", "--out", str(out)),
+        "--integer-io needs --int8",
+    )
     arch.write_text("{}")
     assert_one_line_error(
         run("nas.export", "--arch", str(arch), "--random-weights", "--out", str(out)), "schema_version"

@@ -93,6 +93,30 @@ def test_float_export_verifies_against_the_flax_subnet(trained_tiny, searched, t
     assert f"max |diff| {diff:.2e}" in again.stdout and "host latency" not in again.stdout
 
 
+def assert_tflm_checked(stdout: str, model: bytes, spec: dict, integer_io: bool, images: int) -> None:
+    """The verification ran the int8 model in TFLM on the agreement images and printed TFLM's own
+    arena (head, tail, smallest) beside footprint's prediction, and the file's size beside
+    flash's."""
+    from latency_models.footprint import tflm
+    from latency_models.footprint.costs import footprint
+    from search_spaces.arch_spec import ArchSpec
+
+    ran = re.search(r"TensorFlow Lite Micro on (\d+) test images: .* same top-1 on (\d+)/", stdout)
+    assert int(ran.group(1)) == images and int(ran.group(2)) >= 0.9 * images, stdout
+    arena = re.search(
+        r"TFLM arena: head (\d+) bytes, predicted (\d+) \((.*?)\); tail (\d+) bytes; "
+        r"smallest arena accepted (\d+) bytes",
+        stdout,
+    )
+    head, predicted, verdict, tail, smallest = arena.groups()
+    assert (int(head), int(tail), int(smallest)) == dataclasses.astuple(tflm.arena_use(model))
+    predicted_costs = footprint(ArchSpec.from_dict(spec), "int8", integer_io)
+    assert int(predicted) == predicted_costs.arena_bytes and verdict == "exact"
+    flash = re.search(r"flash: (\d+) bytes, predicted (\d+) \(([-+.\d]+)%; limit 1%\)", stdout)
+    assert int(flash.group(1)) == len(model) and int(flash.group(2)) == predicted_costs.flash_bytes
+    assert abs(float(flash.group(3))) <= 1
+
+
 def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, tmp_path):
     from nas.export.verify import is_int8
 
@@ -106,6 +130,44 @@ def test_int8_export_is_int8_smaller_and_mostly_agrees(trained_tiny, searched, t
     assert ratio > 2
     agree, n = map(int, re.search(r"same top-1 on (\d+)/(\d+)", result.stdout).groups())
     assert agree >= 0.8 * n
+    spec = json.loads((tmp_path / "int8.tflite.json").read_text())["spec"]
+    assert_tflm_checked(result.stdout, out.read_bytes(), spec, integer_io=False, images=n)
+
+
+def test_integer_io_export_takes_and_gives_int8(trained_tiny, searched, tmp_path):
+    """--integer-io: int8 input and output tensors, whose scales and zero points OUT.json gives;
+    quantising pixels by its recipe by hand reproduces the top-1 the verification reports, and
+    the verification ran TFLM on the quantised images."""
+    from latency_models.tflite.runtime import make_interpreter
+    from nas.training.data import load_dataset
+
+    run, env = trained_tiny
+    out = tmp_path / "io.tflite"
+    args = ["--arch", str(searched), "--supernet", str(run), "--calib-images", "32", "--no-latency"]
+    result = export([*args, "--int8", "--integer-io", "--calib", "16", "--out", str(out)], env)
+    assert result.returncode in (0, 1), result.stderr  # 1: more than a point lost, possible on 64 images
+    interpreter = make_interpreter(out.read_bytes())
+    (given,), (returned,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert given["dtype"] == np.int8 and returned["dtype"] == np.int8
+    sidecar = json.loads((tmp_path / "io.tflite.json").read_text())
+    for side, details in (("input", given), ("output", returned)):
+        assert sidecar[side]["dtype"] == "int8"
+        assert (sidecar[side]["scale"], sidecar[side]["zero_point"]) == pytest.approx(details["quantization"])
+    data = load_dataset(json.loads((run / "config.json").read_text())["train"]["data"])
+    mean, std = (np.array(sidecar["input"][k], np.float32) for k in ("mean", "std"))
+    x = (data.test_x.astype(np.float32) / np.float32(255) - mean) / std
+    pixels = np.clip(np.round(x / sidecar["input"]["scale"]) + sidecar["input"]["zero_point"], -128, 127)
+    top1 = []
+    for image in pixels.astype(np.int8):
+        interpreter.set_tensor(given["index"], image[np.newaxis])
+        interpreter.invoke()
+        q = interpreter.get_tensor(returned["index"])[0].astype(np.float32)
+        top1.append(np.argmax((q - sidecar["output"]["zero_point"]) * sidecar["output"]["scale"]))
+    reported = float(re.search(r"exported ([\d.]+)%", result.stdout).group(1))
+    assert 100 * np.mean(np.array(top1) == data.test_y) == pytest.approx(reported, abs=0.01)
+    agree, n = map(int, re.search(r"same top-1 on (\d+)/(\d+)", result.stdout).groups())
+    assert agree >= 0.8 * n and "(int8 integer io)" in result.stdout
+    assert_tflm_checked(result.stdout, out.read_bytes(), sidecar["spec"], integer_io=True, images=n)
 
 
 def test_flax_and_spec_formats(trained_tiny, searched, tmp_path):
@@ -148,6 +210,7 @@ def test_an_arch_outside_the_supernet_exits_2_naming_the_layer_and_keeps_the_out
         (["--format", "flax", "--int8"], "--int8 applies to --format tflite only"),
         (["--calib", "0"], "--calib: must be >= 1"),
         (["--verify", "missing.tflite"], "--verify missing.tflite: no such file"),
+        (["--format", "spec", "--int8", "--integer-io"], "--integer-io applies to --format tflite only"),
     ],
 )
 def test_bad_requests(trained_tiny, searched, tmp_path, extra, message):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from latency_models.footprint.costs import footprints
 from latency_models.predictor.batch import SpaceCost, SpaceLatency
 from latency_models.predictor.features import BASIS, basis
 from latency_models.predictor.latency_predictor import LatencyPredictor, Measurement, PredictorError, fit
@@ -235,6 +236,12 @@ def test_predict_cli():
     data = json.loads(result.stdout)
     assert data["predicted_ms"] == pytest.approx(load_predictor("note10").spec_ms(get("mobilenet_v3_large_1.0")))
     assert len(data["blocks"]) == len(get("mobilenet_v3_large_1.0").shapes)
+    costs = footprints(get("mobilenet_v3_large_1.0"))
+    assert (data["costs"]["params"], data["costs"]["macs"]) == (costs[0].params, costs[0].macs)
+    assert [
+        (d["deployment"], d["flash_bytes"], d["arena_bytes"], d["mcunet_peak_bytes"])
+        for d in data["costs"]["deployments"]
+    ] == [(c.deployment, c.flash_bytes, c.arena_bytes, c.mcunet_peak_bytes) for c in costs]
     for args, message in (
         (("--target", "pixel99", "--zoo", "mnasnet_a1"), "unknown target 'pixel99'"),
         (("--target", "note10", "--zoo", "resnet"), "unknown zoo model 'resnet'"),
@@ -243,6 +250,21 @@ def test_predict_cli():
     ):
         result = run_cli("latency_models.predict", *args)
         assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_predict_cli_prints_the_networks_costs(tmp_path):
+    """Beside its latency, a network's params, MACs and, for each deployment, its flash, TFLM's
+    arena and MCUNet's peak in KB (latency_models.footprint's figures)."""
+    spec = get("mobilenet_v3_small_0.35", resolution=96)
+    arch = tmp_path / "arch.json"
+    arch.write_text(spec.to_json())
+    result = run_cli("latency_models.predict", "--target", "note10", "--arch", str(arch))
+    assert result.returncode == 0, result.stderr
+    assert f"{count_params(spec) / 1e6:.3g} M params, {count_macs(spec) / 1e6:.4g} M MACs" in result.stdout
+    for c in footprints(spec):
+        row = re.search(rf"^{c.deployment} +(\S+) +(\S+) +(\S+)$", result.stdout, re.MULTILINE)
+        expected = (c.flash_bytes / 1024, c.arena_bytes / 1024, c.mcunet_peak_bytes / 1024)
+        assert tuple(float(v) for v in row.groups()) == pytest.approx(expected, abs=0.05)
 
 
 def test_devices_cli_lists_profiles():

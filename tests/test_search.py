@@ -13,8 +13,7 @@ import pytest
 from common.cli import run
 from latency_models.profiles.registry import known_targets, load_predictor
 from latency_models.tables.other_projects import import_ofa
-from nas.accuracy.estimator import BUNDLED, AccuracyPredictor, fit, supernet_dimensions
-from nas.accuracy.scope import Scope
+from nas.accuracy.estimator import BUNDLED, AccuracyPredictor
 from nas.search import __main__ as search
 from nas.search.run import search_device, write_record
 from nas.search.settings import SearchError, SearchSettings
@@ -23,22 +22,6 @@ from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import MobileNetV3Space
 
 QUICK = ["--population", "16", "--generations", "4"]
-
-
-@pytest.fixture(scope="module")
-def estimator(tmp_path_factory) -> str:
-    from latency_models.predictor.batch import SpaceCost
-
-    space = MobileNetV3Space(num_classes=10, in_channels=1)
-    rng = np.random.default_rng(0)
-    choices = np.array([space.sample(rng) for _ in range(200)])
-    macs = SpaceCost(space)(choices)
-    top1 = 0.8 + 0.05 * np.log(macs / macs.min()) / np.log(macs.max() / macs.min())
-    path = tmp_path_factory.mktemp("estimator") / "synthetic.json"
-    scope = Scope("mbv3", {}, (28,), "proxy", 1, 10, "synthetic", "top-1 rising with MACs")
-    info = {"synthetic": "top-1 from MACs"}
-    fit(space, supernet_dimensions(space), choices, top1, steps=200, info=info, scope=scope).save(path)
-    return str(path)
 
 
 def proxy_form(name: str) -> ArchSpec:

@@ -35,7 +35,9 @@ def test_arch_json_and_pareto_json_are_the_record_and_read_back_as_it(searched):
 def schema_1(arch: dict) -> dict:
     """An arch.json as written before the estimators declared their scope (schema 1): no form, no
     mapping, no published comparison, the estimator's file, hash, data and summary only."""
-    old = {k: v for k, v in arch.items() if k not in ("form", "published_comparison") and not k.startswith("mapped")}
+    added = ("form", "published_comparison", "footprint", "size_budgets", "binding")  # in schema 2 or 3
+    old = {k: v for k, v in arch.items() if k not in added and not k.startswith("mapped")}
+    old["target"] = {k: v for k, v in arch["target"].items() if k != "integer_io"}
     estimator = arch["estimator"]
     old["estimator"] = {"file": estimator["file"], "sha256": estimator["sha256"], "data": "fashion-mnist"}
     old["estimator"]["summary"] = estimator["summary"]
@@ -49,10 +51,10 @@ def test_an_arch_json_of_schema_1_still_reads_saying_none_where_it_did_not_say(s
     old = SearchRecord.load(path)
     assert (old.accuracy.form, old.accuracy.estimated_top1_is, old.accuracy.mapped) == (None, None, None)
     assert (old.estimator.name, old.estimator.scores, old.comparison) == (None, None, None)
-    assert (old.choice, old.costs, old.budget, old.seed, old.target) == (
+    assert (old.choice, old.costs, old.budgets, old.seed, old.target) == (
         record.choice,
-        record.costs,
-        record.budget,
+        dataclasses.replace(record.costs, footprints=()),  # no footprint before schema 3
+        dataclasses.replace(record.budgets, binding=None),
         record.seed,
         record.target,
     )
@@ -63,7 +65,9 @@ def test_an_arch_json_of_schema_1_still_reads_saying_none_where_it_did_not_say(s
     "edit, message",
     [
         (lambda d: {**d, "kind": "platform-nas/pareto-front"}, "not a search result (kind"),
-        (lambda d: {**d, "schema_version": 3}, "schema_version 3, this program reads (1, 2)"),
+        (lambda d: {**d, "schema_version": 4}, "schema_version 4, this program reads (1, 2, 3)"),
+        (lambda d: {**d, "footprint": [{"precision": "int4"}]}, "malformed (ValueError: footprint"),
+        (lambda d: {**d, "target": {**d["target"], "integer_io": "yes"}}, "integer_io: expected true or false"),
         (lambda d: {k: v for k, v in d.items() if k != "budget_ms"}, "malformed (KeyError: 'budget_ms')"),
         (lambda d: {**d, "macs": "many"}, "malformed (ValueError"),
         (lambda d: {**d, "spec": {**d["spec"], "layers": 7}}, "layers"),

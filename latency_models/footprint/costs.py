@@ -40,8 +40,9 @@ def check_deployment(precision: str, integer_io: bool = False) -> None:
 
 @dataclass(frozen=True)
 class Footprint:
-    """One network's costs in one deployment. Bytes are exact predictions of what the emitter
-    writes and TFLM plans (benchmarks/memory_fidelity.py checks them against both)."""
+    """One network's costs in one deployment. The arena is TFLM's head to the byte; the flash is
+    the file to a few hundred bytes (an int8 file writes each distinct activation zero point once,
+    and which recur depends on the calibration). benchmarks/memory_fidelity.py checks both."""
 
     precision: str
     integer_io: bool
@@ -57,6 +58,20 @@ class Footprint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Footprint:
+        """A footprint as to_dict wrote it; ValueError or TypeError naming what is wrong."""
+        if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
+            raise ValueError(f"footprint: expected the fields {', '.join(cls.__dataclass_fields__)}")
+        if not isinstance(data["integer_io"], bool):
+            raise TypeError("footprint: integer_io must be true or false")
+        check_deployment(data["precision"], data["integer_io"])
+        counts = {k: v for k, v in data.items() if k not in ("precision", "integer_io")}
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"footprint: {name} must be a count of bytes or operations, got {value!r}")
+        return cls(data["precision"], data["integer_io"], **counts)
 
 
 def placeholder_weights(spec: ArchSpec) -> dict[str, dict[str, np.ndarray]]:

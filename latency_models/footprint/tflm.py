@@ -3,22 +3,26 @@ interpreter, reference kernels, the arena planner a board runs): the ground trut
 `costs.footprint` predicts, and a second runtime for an exported int8 model.
 
 TFLM prints what it allocated rather than returning it, from C++, to the process's standard
-output and error: both are caught at the file descriptors while it runs.
+output and error: both are caught at the file descriptors while it runs. The smallest arena is
+searched for in a process of its own (tflm_probe.py says why).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tflite_micro.python.tflite_micro import runtime
 
 ALLOCATIONS = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
-SEARCHED_BELOW = 256  # bytes under head + tail where the smallest arena is sought
 LARGE_ARENA = 1 << 28  # room for any network here while the needed arena is found (untouched pages cost nothing)
+PROBE = Path(__file__).with_name("tflm_probe.py")
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,7 @@ class ArenaUse:
     """What TFLM allocated for a model: the head (the planned activations and scratch buffers)
     and the tail (what persists: op data such as per-channel quantisation, node and tensor
     structs); `smallest` is the least arena_size it accepts (head + tail, give or take the
-    buffer's alignment, or a little more where allocating needs more room for a while than the
-    plan), found by bisection from just below head + tail."""
+    buffer's alignment), found by bisection."""
 
     head: int
     tail: int
@@ -60,22 +63,11 @@ def _quiet(call):
 
 
 def _interpreter(model: bytes, arena_size: int):
-    from tflite_micro.python.tflite_micro import runtime  # deferred: only these checks need TFLM
-
     try:
         interpreter, _ = _quiet(lambda: runtime.Interpreter.from_bytes(model, arena_size=arena_size))
     except RuntimeError as exc:
         raise TFLMError(f"TFLM cannot run the model with a {arena_size}-byte arena: {exc}") from None
     return interpreter
-
-
-def accepts(model: bytes, arena_size: int) -> bool:
-    """Whether TFLM allocates `model` in an arena of `arena_size` bytes."""
-    try:
-        _interpreter(model, arena_size)
-    except TFLMError:
-        return False
-    return True
 
 
 def arena_use(model: bytes) -> ArenaUse:
@@ -85,26 +77,13 @@ def arena_use(model: bytes) -> ArenaUse:
     found = dict((name, int(value)) for name, value in ALLOCATIONS.findall(printed))
     if set(found) != {"head", "tail"}:
         raise TFLMError(f"TFLM printed no arena allocation: {printed[:200]!r}")
-    # The least size that works: the needed bytes, give or take the buffer's alignment, or more
-    # where allocating needs more room for a while than the plan in the end (a head of 15 KB
-    # under a 100 KB tail: 1 to 3 KB more). Sought from just below head + tail up: a far smaller
-    # arena fails part-way through the allocation, where some kernels crash the process instead
-    # of reporting it (an int8 mbv3 proxy at 28 px, head 18,432 and tail 83,056 bytes, crashes
-    # with 85,000 and 50,000).
-    needed = found["head"] + found["tail"]
-    low, over = max(1, needed - SEARCHED_BELOW), 64
-    while not accepts(model, needed + over):
-        low, over = needed + over + 1, over * 4
-        if needed + over > LARGE_ARENA:
-            raise TFLMError(f"TFLM accepts the model in no arena up to {LARGE_ARENA} bytes")
-    high = needed + over
-    while low < high:
-        middle = (low + high) // 2
-        if accepts(model, middle):
-            high = middle
-        else:
-            low = middle + 1
-    return ArenaUse(found["head"], found["tail"], low)
+    # the least size that works lies under the needed bytes plus the buffer's alignment
+    high = found["head"] + found["tail"] + 64
+    probe = subprocess.run([sys.executable, str(PROBE), str(high)], input=model, capture_output=True, check=False)
+    if probe.returncode != 0 or not probe.stdout.strip().isdigit():
+        reason = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        raise TFLMError(f"the search for TFLM's smallest arena failed (exit {probe.returncode}): {reason}")
+    return ArenaUse(found["head"], found["tail"], int(probe.stdout))
 
 
 def run(model: bytes, inputs: np.ndarray) -> np.ndarray:

@@ -240,7 +240,7 @@ class Graph:
         for t in self.tensors:
             tt = schema.TensorT()
             tt.name, tt.shape = t.name, list(t.shape)
-            tt.type, values = self._tensor_type_and_data(t, params.get(t.index), quantized)
+            tt.type, values = self._tensor_type_and_data(t, params.get(t.index), quantized, data)
             q = params.get(t.index)
             if q is not None:
                 tt.quantization = _SharedVectorQuantization(q, vectors)
@@ -294,7 +294,12 @@ class Graph:
         tensors.append(tt)
         return len(tensors) - 1
 
-    def _tensor_type_and_data(self, t: Tensor, q: QuantParams | None, quantized: bool):
+    def _tensor_type_and_data(self, t: Tensor, q: QuantParams | None, quantized: bool, data: bool = True):
+        """The tensor's type and contents (without `data`: an empty array where it has some)."""
+        if not data and t.data is not None:
+            kind = schema.TensorType.INT32 if t.role == INDEX or (quantized and t.role == BIAS) else None
+            kind = kind if kind is not None else schema.TensorType.INT8 if quantized else schema.TensorType.FLOAT32
+            return kind, np.zeros(0, np.uint8)
         if t.role == INDEX:
             return schema.TensorType.INT32, t.data
         if not quantized:

@@ -1,10 +1,11 @@
 """`python -m nas.export`: a searched architecture as a deployable model, with trained weights.
 
-  python -m nas.export --arch arch.json --supernet runs/NAME --format tflite [--int8] [--calib N] --out model.tflite
+  python -m nas.export --arch arch.json --supernet runs/NAME --format tflite [--int8 [--integer-io]] [--calib N] \
+      --out model.tflite
   python -m nas.export --arch arch.json --supernet runs/NAME --format flax --out DIR
   python -m nas.export --arch arch.json --supernet runs/NAME --format spec --out spec.json
   python -m nas.export --verify model.tflite --arch arch.json --supernet runs/NAME
-  python -m nas.export --arch SPEC.json --format tflite --random-weights [--int8] --out model.tflite
+  python -m nas.export --arch SPEC.json --format tflite --random-weights [--int8 [--integer-io]] --out model.tflite
 
 The subnet's weights come out of the supernet with batch norm recalibrated for it (as
 `nas.evaluate` does), folded into the convolutions, and go through the same emitter that
@@ -12,7 +13,9 @@ builds the measured latency-table blocks, so what is timed is what ships. The ne
 is the one the supernet trains: its proxy form at the data's resolution (a search result's
 deployable spec names which subnet). Its input is normalised images: `OUT.json` beside a
 .tflite says how (per-channel mean and std of 0..1 pixels), the classes and the provenance.
-int8 is post-training quantisation, activation ranges calibrated on --calib training images.
+int8 is post-training quantisation, activation ranges calibrated on --calib training images; it
+takes and gives float tensors unless --integer-io: then int8 ones, as a microcontroller feeds it
+pixels (OUT.json gives their scales and zero points).
 A .tflite is verified after export (see nas/export/verify.py) unless --no-verify; exit 1 when a check fails.
 --tf-crosscheck (the `tf` extra) also converts the subnet with TensorFlow's converter (int8 with
 --int8, calibrated on the same images) and compares the two (see nas/export/tf_crosscheck.py).
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from common.cli import ArgumentParser, UserError, positive_int, run, seed_int
 from common.files import check_new_folder, write_atomic
+from latency_models.footprint.costs import deployment_name
 from latency_models.tflite.emit import emit_spec
 from nas.export import tf_crosscheck
 from nas.export.extract import extract
@@ -45,6 +49,9 @@ def build_parser() -> ArgumentParser:
     add_supernet(p, required=False, purpose="the trained weights come from it")
     p.add_argument("--format", default="tflite", choices=["tflite", "flax", "spec"], help="(default: tflite)")
     p.add_argument("--int8", action="store_true", help="full-int8 .tflite (per-channel weights)")
+    p.add_argument(
+        "--integer-io", action="store_true", help="with --int8: int8 input and output tensors (default: float)"
+    )
     p.add_argument("--calib", type=positive_int, default=256, help="training images calibrating int8 activations (256)")
     add_calib_images(p)
     p.add_argument("--step", type=int, help="supernet checkpoint step (default: the latest)")
@@ -75,6 +82,10 @@ def _check(args) -> None:
     if not args.out:
         raise UserError("--out is required")
     _check_out(args)
+    if args.integer_io and args.format != "tflite":
+        raise UserError("--integer-io applies to --format tflite only")
+    if args.integer_io and not args.int8:
+        raise UserError("--integer-io needs --int8: only an int8 model has int8 input and output")
     if args.random_weights:
         if args.format != "tflite":
             raise UserError("--random-weights exports only --format tflite")
@@ -104,9 +115,10 @@ def _check_out(args) -> None:
 def _random_weights(args) -> int:
     spec = ArchSpec.load(args.arch)
     precision = "int8" if args.int8 else "fp32"
-    model = emit_spec(spec, precision=precision, seed=args.seed)
+    model = emit_spec(spec, precision=precision, seed=args.seed, integer_io=args.integer_io)
     write_atomic(args.out, model)
-    print(f"wrote {args.out} ({len(model) / 1e6:.2f} MB, {precision}, random weights)", file=sys.stderr)
+    deployment = deployment_name(precision, args.integer_io)
+    print(f"wrote {args.out} ({len(model) / 1e6:.2f} MB, {deployment}, random weights)", file=sys.stderr)
     return 0
 
 
@@ -131,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}/ (spec.json, export.json, checkpoint/)", file=sys.stderr)
         return 0
     calibration = int8_calibration(extracted, args.calib, args.seed) if args.int8 else None
-    model, float_model = emit(extracted, calibration)
+    model, float_model = emit(extracted, calibration, args.integer_io)
     precision = "int8" if args.int8 else "fp32"
     write_atomic(args.out, model)
-    write_atomic(
-        f"{args.out}.json", json.dumps(sidecar(extracted, Path(args.out).name, precision, args.calib), indent=2) + "\n"
-    )
-    print(f"wrote {args.out} ({len(model) / 1e6:.3f} MB, {precision}) and {args.out}.json", file=sys.stderr)
+    described = sidecar(extracted, model, Path(args.out).name, precision, args.calib)
+    write_atomic(f"{args.out}.json", json.dumps(described, indent=2) + "\n")
+    deployment = deployment_name(precision, args.integer_io)
+    print(f"wrote {args.out} ({len(model) / 1e6:.3f} MB, {deployment}) and {args.out}.json", file=sys.stderr)
     passed = True
     if not args.no_verify:
         report = verify(model, extracted, float_model if args.int8 else None, latency=not args.no_latency)

@@ -1,9 +1,11 @@
-"""`python -m nas.search --target=DEVICE`: the most accurate architecture within a latency budget.
+"""`python -m nas.search --target=DEVICE`: the most accurate architecture within a latency budget
+and size bounds.
 
   python -m nas.search --target=pixel4                          # budget: MobileNetV2-1.0 on pixel4
   python -m nas.search --target=note10 --latency-ms 25          # Once-for-All's tutorial setting
   python -m nas.search --target=pixel4,note10 --latency-ms 20   # one architecture per device
   python -m nas.search --target=pixel4 --estimator fashion-mnist --supernet runs/default
+  python -m nas.search --target=pixel4 --precision int8 --max-model-mb 5   # size alone bounds it
 
 Per device: the device's latency predictor prices every candidate (exactly, in batches, from
 latency_models.predictor.batch); the accuracy estimator scores it. Two searches run side by side from the
@@ -24,9 +26,15 @@ exactly those networks:
                  exports; the default budget is MobileNetV2-1.0 fed that same input.
 Asking an estimator for another width, resolution or form exits 2 naming both.
 
+Size bounds (--max-flash-kb or --max-model-mb, --max-sram-kb, --max-params-m, --max-macs-m) apply
+alone or with --latency-ms; with one given and no --latency-ms, latency is not bounded. Flash and
+SRAM are counted from the spec (latency_models.footprint) in the deployment searched; batch
+tables screen the candidates, that count decides, and NSGA-II's front is drawn against the bound
+that rejects the most networks.
+
 Writes OUT/DEVICE/arch.json (the ArchSpec with its predicted latency, estimated accuracy, MACs,
-params, device profile, predictor and estimator provenance, seed), pareto.json, pareto.png and
-report.md.
+params, its flash and arena in every deployment, the bounds and which binds, device profile,
+predictor and estimator provenance, seed), pareto.json, pareto.png and report.md.
 """
 
 from __future__ import annotations
@@ -38,7 +46,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import ArgumentParser, UserError, int_at_least, positive_float, positive_int, run, seed_int
+from common.cli import (
+    ArgumentParser,
+    UserError,
+    float_in,
+    int_at_least,
+    positive_float,
+    positive_int,
+    run,
+    seed_int,
+)
 from common.progress import progress_bar
 from latency_models.measurement.first_use import host_predictor
 from latency_models.options import add_precision
@@ -46,6 +63,7 @@ from latency_models.profiles.registry import known_targets
 from nas.accuracy.estimator import BUNDLED, DEFAULT_ESTIMATOR
 from nas.accuracy.scope import FORMS
 from nas.options import add_supernet
+from nas.search.budgets import KB, MB, shown
 from nas.search.preparation import DeviceSearch, host_specs, prepare_searches
 from nas.search.record import SearchRecord
 from nas.search.report import top1_text
@@ -57,18 +75,46 @@ PROG = "python -m nas.search"
 # about 8 s here, so these maxima (10^9 candidates) would take days.
 MAX_POPULATION = 100_000
 MAX_GENERATIONS = 10_000
+# Bounds no network here comes near: a larger one is a mistake (a unit confused), not a bound.
+MAX_BYTES = 64 * 1024 * MB
+MAX_COUNT_M = 1e6
 
 
 def build_parser() -> ArgumentParser:
     d = SearchSettings(target="pixel4")
     p = ArgumentParser(
         prog=PROG,
-        description="Latency-constrained evolutionary architecture search.",
+        description="Evolutionary architecture search within a latency budget and size bounds.",
         epilog=__doc__[__doc__.index("Estimators (") : __doc__.index("Writes OUT")],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--target", default=d.target, help=f"device profile(s), comma separated (default: {d.target})")
-    p.add_argument("--latency-ms", type=positive_float, help="latency budget (default: the device's MobileNetV2-1.0)")
+    p.add_argument(
+        "--latency-ms",
+        type=positive_float,
+        help="latency budget (default: the device's MobileNetV2-1.0, unless a size bound below is given: then "
+        "latency is bounded only if this is given)",
+    )
+    size = p.add_argument_group(
+        "size bounds",
+        "Each alone or with the others and --latency-ms; KB = 1024 bytes, MB = 1024 KB. Flash and SRAM are "
+        "counted in the deployment searched (--precision, --integer-io) from the spec: the .tflite nas.export "
+        "writes (to a few hundred bytes) and the activation arena TensorFlow Lite Micro plans for it (to the "
+        "byte; its persistent part comes on top).",
+    )
+    flash = size.add_mutually_exclusive_group()
+    flash.add_argument("--max-flash-kb", type=float_in(0, MAX_BYTES / KB, low_open=True, high_open=False),
+                       help="at most this much flash: the model file")  # fmt: skip
+    flash.add_argument("--max-model-mb", type=float_in(0, MAX_BYTES / MB, low_open=True, high_open=False),
+                       help="the same bound in MB")  # fmt: skip
+    size.add_argument("--max-sram-kb", type=float_in(0, MAX_BYTES / KB, low_open=True, high_open=False),
+                      help="at most this peak SRAM: TFLM's activation arena")  # fmt: skip
+    size.add_argument("--max-params-m", type=float_in(0, MAX_COUNT_M, low_open=True, high_open=False),
+                      help="at most this many million parameters")  # fmt: skip
+    size.add_argument("--max-macs-m", type=float_in(0, MAX_COUNT_M, low_open=True, high_open=False),
+                      help="at most this many million multiply-accumulates")  # fmt: skip
+    size.add_argument("--integer-io", action="store_true",
+                      help="int8 input and output (--precision int8), as a microcontroller is fed")  # fmt: skip
     p.add_argument("--space", default=d.space, help=f"search space (default: {d.space})")
     add_precision(p, "deployed precision")
     p.add_argument(
@@ -116,8 +162,22 @@ def _settings(args) -> list[SearchSettings]:
     unknown = [t for t in targets if t not in known_targets()]
     if unknown:
         raise UserError(f"unknown target {unknown[0]!r} (known: {', '.join(known_targets())})")
+    if args.integer_io and args.precision != "int8":
+        raise UserError("--integer-io: only an int8 model has integer input and output (add --precision int8)")
     shared = {k: v for k, v in vars(args).items() if k in SearchSettings.__dataclass_fields__ and k != "target"}
+    flash_kb = args.max_flash_kb if args.max_model_mb is None else args.max_model_mb * 1024
+    shared.update(
+        max_flash_bytes=_count(flash_kb, KB),
+        max_sram_bytes=_count(args.max_sram_kb, KB),
+        max_params=_count(args.max_params_m, 1e6),
+        max_macs=_count(args.max_macs_m, 1e6),
+    )
     return [SearchSettings(target=t, **shared) for t in targets]
+
+
+def _count(value: float | None, unit: float) -> int | None:
+    """A bound given in `unit`s as a whole count (bytes, params, MACs), rounded down."""
+    return None if value is None else max(1, int(value * unit))
 
 
 def _run_all(searches: dict[str, tuple[DeviceSearch, float]], outs: dict[str, Path]) -> dict[str, SearchRecord]:
@@ -162,20 +222,27 @@ def _print_summary(args, results: dict[str, SearchRecord], outs: dict[str, Path]
         title += " (top-1: estimated / on the supernet)"
     table = Table(title=title)
     top1_column = "ImageNet top-1 (mapped ± error, raw)" if mapped else "est. top-1"
-    for column in ("device", "budget (ms)", "latency (ms)", "px", top1_column, "MMACs", "params (M)"):
-        table.add_column(column, justify="left" if column == "device" else "right")
+    columns = ("device", "bounds (binds*)", "latency (ms)", "px", top1_column, "MMACs", "params (M)",
+               "flash fp32 / int8 (MB)", "SRAM int8 (KB)")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("device", "bounds (binds*)") else "right")
     for target, r in results.items():
         top1 = top1_text(r)
         if r.accuracy.supernet_top1 is not None:
             top1 += f" / {100 * r.accuracy.supernet_top1:.2f}%"
-        row = [target, f"{r.budget.ms:.2f}", f"{r.costs.latency_ms:.2f}", str(r.choice.resolution), top1]
-        table.add_row(*row, f"{r.costs.macs / 1e6:.1f}", f"{r.costs.params / 1e6:.2f}")
-    Console(width=None if Console().is_terminal else 120).print(table)
+        bounds = ", ".join(
+            shown(name, limit) + ("*" if name == r.budgets.binding and len(r.budgets.all) > 1 else "")
+            for name, limit in r.budgets.all.items()
+        )
+        row = [target, bounds, f"{r.costs.latency_ms:.2f}", str(r.choice.resolution), top1]
+        table.add_row(*row, f"{r.costs.macs / 1e6:.1f}", f"{r.costs.params / 1e6:.2f}", *_sizes(r.costs))
+    Console(width=None if Console().is_terminal else 150).print(table)
     for target, r in results.items():
-        if mapped:
+        if r.comparison is not None:
             print(f"{target}: {_against_published(r)}")
     for target, r in results.items():
-        budget = f"budget {r.budget.ms:.2f} ms = {r.budget.source}; " if args.latency_ms is None else ""
+        latency = r.budgets.latency
+        budget = f"budget {latency.ms:.2f} ms = {latency.source}; " if latency and args.latency_ms is None else ""
         print(f"{target}: {budget}wrote {outs[target]}/", file=sys.stderr)
     if mapped:
         print(
@@ -183,6 +250,14 @@ def _print_summary(args, results: dict[str, SearchRecord], outs: dict[str, Path]
             f"({first.accuracy.estimated_top1_is}); see report.md.",
             file=sys.stderr,
         )
+
+
+def _sizes(priced) -> list[str]:
+    """fp32 and int8 flash, and int8 peak SRAM, of the choice's or a published model's costs."""
+    fp32, int8 = priced.of("fp32"), priced.of("int8")
+    if fp32 is None or int8 is None:
+        return ["-", "-"]
+    return [f"{fp32.flash_bytes / MB:.2f} / {int8.flash_bytes / MB:.2f}", f"{int8.arena_bytes / KB:.0f}"]
 
 
 def _against_published(record: SearchRecord) -> str:
@@ -194,10 +269,11 @@ def _against_published(record: SearchRecord) -> str:
     if best is None:
         return f"no published model within {window} is as fast as the choice"
     caveat = " (mapped top-1 extrapolated)" if record.accuracy.mapped.extrapolated else ""
+    flash, sram = _sizes(best)
     return (
         f"{comparison.gain_points:+.1f} points{caveat} over {best.name} ({100 * best.published_top1:.1f}% "
-        f"published, {best.latency_ms:.2f} ms), the best published model within {window} at or under "
-        "the choice's latency"
+        f"published, {best.latency_ms:.2f} ms, {best.params / 1e6:.2f} M params, flash fp32 / int8 {flash} MB, "
+        f"SRAM int8 {sram} KB), the best published model within {window} at or under the choice's latency"
     )
 
 

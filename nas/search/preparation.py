@@ -28,22 +28,29 @@ from common.errors import InputError
 from common.files import check_new_folder, read_json
 from common.locks import Lock, hold
 from common.values import all_finite
+from latency_models.footprint.batch import SpaceArena, SpaceFlash
+from latency_models.footprint.costs import Footprint, footprint
 from latency_models.predictor.batch import SpaceCost, SpaceLatency
 from latency_models.profiles.registry import load_predictor
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor, estimator_path
 from nas.accuracy.scope import Scope, ScopeMismatch
-from nas.search.evolution import NSGA2, AgingEvolution, Budget
+from nas.search.budgets import COSTS, shown
+from nas.search.evolution import NSGA2, AgingEvolution, BatchFn, Budget
 from nas.search.settings import SearchError, SearchSettings
 from nas.training.run import Run
 from search_spaces import zoo
 from search_spaces.arch_spec import ArchSpec
 from search_spaces.mbv3 import RESOLUTIONS, MobileNetV3Space
-from search_spaces.space import PinnedSpace, ProxyFormSpace
+from search_spaces.space import Choices, PinnedSpace, ProxyFormSpace
 
 STATE = "search-state.json"
 BASELINE = "mobilenet_v2_1.0"
 BASELINE_RESOLUTION = 224  # the budget's network in the deployed form: as published
 SPACES = ("mbv3",)
+# The batch flash estimate is within 0.6% of the exact count (benchmarks/memory_fidelity.py): the
+# search keeps candidates up to this much over a flash bound, and the exact count decides.
+FLASH_SCREEN = 0.01
+AXIS_SAMPLES = 2000  # networks sampled to see which bound rejects the most
 HOST_SAMPLES, HOST_SAMPLE_SEED = 4, 0  # searched networks whose blocks the host measures on first use
 
 
@@ -138,19 +145,36 @@ class DeviceSearch:
         self, settings: SearchSettings, space: PinnedSpace, estimator: AccuracyPredictor, estimator_path: Path
     ):
         target = settings.target
-        self.predictor = load_predictor(target, settings.precision)
         self.target, self.settings, self.space = target, settings, space
+        dims = space.dimensions
+        self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
+        self.size_budgets = {name: limit for name, limit in settings.size_budgets().items() if limit is not None}
+        self._footprints: dict[Choices, Footprint] = {}
+        if self.size_budgets:  # checked first: a bound no network meets is refused before any pricing
+            least = self.footprint(self.smallest)
+            for name, limit in self.size_budgets.items():
+                if limit < getattr(least, name):
+                    deployed = f" {least.deployment}" if name in ("flash_bytes", "arena_bytes") else ""
+                    raise SearchError(
+                        f"{COSTS[name].flag} {shown(name, limit)} is below the smallest architecture of "
+                        f"{settings.space} scored by the estimator ({shown(name, getattr(least, name))}{deployed}, "
+                        "every choice at its smallest)"
+                    )
+        self.predictor = load_predictor(target, settings.precision)
         # identities of the two models, hashed once: the state saved every generation names them
         self.estimator_sha256 = hashlib.sha256(estimator_path.read_bytes()).hexdigest()
         self.predictor_sha256 = hashlib.sha256(json.dumps(self.predictor.to_dict()).encode()).hexdigest()
         self.latency = SpaceLatency(self.predictor, space, settings.precision)
         self.macs, self.params = SpaceCost(space, "macs"), SpaceCost(space, "params")
+        deployment = (settings.precision, settings.integer_io)
         self.accuracy = estimator.scorer(space)
         self.estimator, self.estimator_path = estimator, estimator_path
         self.scope = estimator.scope
+        self.budget: float | None = None
+        self.budget_source: str | None = None
         if settings.latency_ms is not None:
             self.budget, self.budget_source = settings.latency_ms, "given with --latency-ms"
-        else:
+        elif settings.latency_bounded:
             baseline = published_form(BASELINE, self.scope)
             self.budget = self.predictor.spec_ms(baseline, settings.precision)
             scope = self.scope
@@ -161,30 +185,69 @@ class DeviceSearch:
                 f"{scope.classes} classes)"
             )
             self.budget_source = f"{BASELINE} {fed} on {target}, predicted"
-        dims = space.dimensions
-        self.smallest = space.check([self._smallest_option(i, d) for i, d in enumerate(dims)])
         fastest = float(self.latency(np.array([self.smallest]))[0])
         smallest_top1 = float(self.accuracy(np.array([self.smallest]))[0])
-        if not all_finite([fastest, smallest_top1, self.budget]):
+        if not all_finite([fastest, smallest_top1, self.budget or 0.0]):
             raise SearchError(
                 f"{target}: the smallest architecture is priced {fastest} ms and scored {smallest_top1} (budget "
                 f"{self.budget} ms); the estimator or the {target} profile is not usable"
             )
-        if self.budget < fastest:
+        if self.budget is not None and self.budget < fastest:
             raise SearchError(
                 f"budget {self.budget:.2f} ms on {target} is below the fastest architecture of {settings.space} "
                 f"scored by the estimator ({fastest:.2f} ms, every choice at its smallest)"
             )
-        self.constraints = [Budget("latency", self.latency, self.budget)]
+        # flash and the arena are priced only when bounded: their tables take seconds to build
+        self.flash = SpaceFlash(space, *deployment) if "flash_bytes" in self.size_budgets else None
+        self.arena = SpaceArena(space, *deployment) if "arena_bytes" in self.size_budgets else None
+        self.metrics: dict[str, BatchFn] = {"latency_ms": self.latency, "params": self.params, "macs": self.macs}
+        self.metrics.update({k: m for k, m in (("flash_bytes", self.flash), ("arena_bytes", self.arena)) if m})
+        self.constraints = [Budget("latency_ms", self.latency, self.budget)] if self.budget is not None else []
+        for name, limit in self.size_budgets.items():
+            # the batch flash is an estimate (within FLASH_SCREEN): what it keeps is checked exactly
+            screen = limit * (1 + FLASH_SCREEN) if name == "flash_bytes" else limit
+            self.constraints.append(Budget(name, self.metrics[name], screen))
+        self.axis = self._front_axis()
         common = dict(population=settings.population, seed=settings.seed, seeds=[self.smallest])
         self.evolution = AgingEvolution(space, self.accuracy, self.constraints, **common)
-        self.pareto = NSGA2(space, [self.accuracy, lambda c: -self.latency(c)], self.constraints, **common)
+        axis = self.metrics[self.axis]
+        self.pareto = NSGA2(space, [self.accuracy, lambda c: -axis(c)], self.constraints, **common)
         self.lock: Lock | None = None  # the output folder's, from `prepare` until the result is written
 
     def release(self) -> None:
         """Let go of the output folder's lock (done by `run_search` once the result is written)."""
         if self.lock is not None:
             self.lock.release()
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        """Every bound of this search by cost name, latency first."""
+        return ({"latency_ms": self.budget} if self.budget is not None else {}) | self.size_budgets
+
+    def footprint(self, choices: Choices) -> Footprint:
+        """The network's exact flash and arena in the searched deployment (cached)."""
+        if choices not in self._footprints:
+            spec = self.space.materialize(choices)
+            self._footprints[choices] = footprint(spec, self.settings.precision, self.settings.integer_io)
+        return self._footprints[choices]
+
+    def fits(self, choices: Choices) -> bool:
+        """Within every size bound by the exact count (the batch metrics screen; this decides)."""
+        if not {"flash_bytes", "arena_bytes"} & set(self.size_budgets):
+            return True  # params and MACs are exact in the batch already
+        exact = self.footprint(choices)
+        return all(getattr(exact, name) <= limit for name, limit in self.size_budgets.items())
+
+    def _front_axis(self) -> str:
+        """The cost NSGA-II's front is drawn against: the bound that rejects the most networks of
+        the space (sampled from the search's seed), so the one likely to bind; latency without a
+        bound on anything."""
+        if not self.budgets:
+            return "latency_ms"
+        rng = np.random.default_rng(self.settings.seed)
+        sample = np.array([self.space.sample(rng) for _ in range(AXIS_SAMPLES)])
+        rejected = {name: float(np.mean(self.metrics[name](sample) > limit)) for name, limit in self.budgets.items()}
+        return max(rejected, key=lambda name: (rejected[name], -list(COSTS).index(name)))
 
     def _smallest_option(self, i, dim) -> int:
         if i in self.space.pinned:
@@ -204,7 +267,10 @@ class DeviceSearch:
             "space": a.space,
             "form": self.scope.form,
             "pinned": {dims[i].name: dims[i].options[o] for i, o in sorted(self.space.pinned.items())},
-            "budget_ms": round(self.budget, 6),
+            "budget_ms": None if self.budget is None else round(self.budget, 6),
+            # written only where they apply, so a state saved before they existed still resumes
+            **({"size_budgets": self.size_budgets} if self.size_budgets else {}),
+            **({"integer_io": True} if a.integer_io else {}),
             "population": a.population,
             "seed": a.seed,
         }

@@ -4,9 +4,12 @@ any mapping onto a published scale with that mapping's error, the published mode
 with, the front, the provenance of both models, the seed and the work done). arch.json and
 pareto.json are its `to_dict` and `pareto_dict`; `from_dict` and `load` read arch.json back.
 
-arch.json is read by people and other programs, so its keys stay as they are (schema 2). An
-arch.json of schema 1 (written before estimators declared what they score) still reads: what it
-did not say (the form, the estimator's name, what it scores and what its number is) is None.
+arch.json is read by people and other programs, so its keys stay as they are; schema 3 added the
+size bounds, which bound binds and the choice's footprint in every deployment, and lets a search
+bound only size (budget_ms null). Older files still read: an arch.json of schema 1 (written
+before estimators declared what they score) leaves what it did not say (the form, the
+estimator's name, what it scores and what its number is) None, and schema 1 and 2 have no size
+bounds and no footprint.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from common.files import read_json
+from latency_models.footprint.costs import Footprint
 from nas.search.settings import SearchError
 from search_spaces.arch_spec import ArchSpec, SpecError
 
 SEARCH_RESULT_KIND = "platform-nas/search-result"  # arch.json: a spec with what the search knows of it
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, SCHEMA_VERSION)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, SCHEMA_VERSION)
 PARETO_KIND = "platform-nas/pareto-front"
 PARETO_SCHEMA_VERSION = 1
 
@@ -49,11 +53,20 @@ class LatencyBudget:
 
 @dataclass(frozen=True)
 class Costs:
-    """The choice's costs: latency as predicted on the target (within the budget), MACs, params."""
+    """The choice's costs: latency as predicted on the target, MACs, params, and its footprint
+    (flash, TFLM's arena, MCUNet's peak) in every deployment (none in a schema 1 or 2 file)."""
 
     latency_ms: float
     macs: int
     params: int
+    footprints: tuple[Footprint, ...] = ()
+
+    def of(self, precision: str, integer_io: bool = False) -> Footprint | None:
+        return _deployed(self.footprints, precision, integer_io)
+
+    def by_name(self, precision: str, integer_io: bool = False) -> dict[str, float]:
+        """Every cost a bound can name (nas.search.budgets.COSTS), in that deployment."""
+        return _by_name(self, precision, integer_io)
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,8 @@ class Accuracy:
 
 @dataclass(frozen=True)
 class Target:
-    """The device and the latency predictor that priced the search."""
+    """The device and the latency predictor that priced the search, and the deployment searched
+    (int8 with integer input and output where `integer_io`)."""
 
     name: str
     precision: str
@@ -131,6 +145,7 @@ class Target:
     source: str
     predictor_fitted: str
     predictor_sha256: str
+    integer_io: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,11 +155,28 @@ class Target:
             "source": self.source,
             "predictor_fitted": self.predictor_fitted,
             "predictor_sha256": self.predictor_sha256,
+            "integer_io": self.integer_io,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Target:
-        return cls(*(str(data[key]) for key in cls.__dataclass_fields__))
+        texts = [str(data[key]) for key in list(cls.__dataclass_fields__)[:-1]]
+        return cls(*texts, integer_io=_flag(data.get("integer_io", False), "integer_io"))
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What bounded the search: the latency budget (None where only size was bounded), the size
+    bounds given (flash and arena bytes in the searched deployment, params, MACs), and which of
+    them the choice comes closest to (`binding`; None in a schema 1 or 2 file)."""
+
+    latency: LatencyBudget | None
+    sizes: dict[str, int]
+    binding: str | None
+
+    @property
+    def all(self) -> dict[str, float]:
+        return ({"latency_ms": self.latency.ms} if self.latency else {}) | self.sizes
 
 
 @dataclass(frozen=True)
@@ -170,8 +202,15 @@ class Candidate:
     macs: int
     params: int
     supernet_top1: float | None = None  # where it was among the finalists re-scored on the supernet
+    # exact, in the searched deployment, where the search bounds or draws its front against them
+    flash_bytes: int | None = None
+    arena_bytes: int | None = None
+
+    def cost(self, name: str) -> float:
+        return getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:
+        sizes = {k: getattr(self, k) for k in ("flash_bytes", "arena_bytes") if getattr(self, k) is not None}
         return {
             "choices": self.choices,
             "predicted_latency_ms": self.latency_ms,
@@ -179,6 +218,7 @@ class Candidate:
             **({"mapped_top1": self.mapped_top1} if self.mapped_top1 is not None else {}),
             "macs": self.macs,
             "params": self.params,
+            **sizes,
             **({"supernet_top1": self.supernet_top1} if self.supernet_top1 is not None else {}),
         }
 
@@ -195,6 +235,14 @@ class PublishedModel:
     params: int
     published_top1: float | None = None
     top1_source: str | None = None
+    footprints: tuple[Footprint, ...] = ()  # in every deployment, as the choice's
+
+    def of(self, precision: str, integer_io: bool = False) -> Footprint | None:
+        return _deployed(self.footprints, precision, integer_io)
+
+    def by_name(self, precision: str, integer_io: bool = False) -> dict[str, float]:
+        """Every cost a bound can name, in that deployment (sizes only where priced)."""
+        return _by_name(self, precision, integer_io)
 
     def to_dict(self) -> dict[str, Any]:
         published = {"published_top1": self.published_top1, "top1_source": self.top1_source}
@@ -205,6 +253,7 @@ class PublishedModel:
             "macs": self.macs,
             "params": self.params,
             **(published if self.published_top1 is not None else {}),
+            **({"footprint": [f.to_dict() for f in self.footprints]} if self.footprints else {}),
         }
 
     @classmethod
@@ -218,6 +267,7 @@ class PublishedModel:
             int(data["params"]),
             None if published is None else float(published),
             None if published is None else str(data["top1_source"]),
+            tuple(Footprint.from_dict(f) for f in data.get("footprint", [])),
         )
 
 
@@ -274,7 +324,7 @@ class SearchRecord:
 
     choice: Choice
     costs: Costs
-    budget: LatencyBudget
+    budgets: Budgets
     accuracy: Accuracy
     seed: int
     target: Target
@@ -283,6 +333,7 @@ class SearchRecord:
     comparison: PublishedComparison | None = None  # where the estimator maps onto published top-1
     front: tuple[Candidate, ...] = ()
     published: tuple[PublishedModel, ...] = ()
+    axis: str = "latency_ms"  # the cost the front is drawn against
 
     def to_dict(self) -> dict[str, Any]:
         """arch.json: its keys and their order as written since schema 2."""
@@ -302,8 +353,11 @@ class SearchRecord:
             **({"supernet_top1": accuracy.supernet_top1} if accuracy.supernet_top1 is not None else {}),
             "macs": self.costs.macs,
             "params": self.costs.params,
-            "budget_ms": self.budget.ms,
-            "budget_source": self.budget.source,
+            "footprint": [f.to_dict() for f in self.costs.footprints],
+            "budget_ms": self.budgets.latency.ms if self.budgets.latency else None,
+            "budget_source": self.budgets.latency.source if self.budgets.latency else None,
+            "size_budgets": self.budgets.sizes,
+            "binding": self.budgets.binding,
             "seed": self.seed,
             "target": self.target.to_dict(),
             "estimator": {
@@ -327,11 +381,12 @@ class SearchRecord:
         return out
 
     def pareto_dict(self) -> dict[str, Any]:
-        """pareto.json: the front, accuracy against latency, cheapest first."""
+        """pareto.json: the front, accuracy against `axis` (a cost name), cheapest first."""
         return {
             "kind": PARETO_KIND,
             "schema_version": PARETO_SCHEMA_VERSION,
             "target": self.target.to_dict(),
+            "axis": self.axis,
             "front": [point.to_dict() for point in self.front],
         }
 
@@ -375,8 +430,17 @@ def _record(data: dict[str, Any]) -> SearchRecord:
         choice=Choice(
             ArchSpec.from_dict(data["spec"]), str(data["spec_hash"]), str(data["space"]), dict(data["choices"])
         ),
-        costs=Costs(float(data["predicted_latency_ms"]), int(data["macs"]), int(data["params"])),
-        budget=LatencyBudget(float(data["budget_ms"]), str(data["budget_source"])),
+        costs=Costs(
+            float(data["predicted_latency_ms"]),
+            int(data["macs"]),
+            int(data["params"]),
+            tuple(Footprint.from_dict(f) for f in data.get("footprint", [])),
+        ),
+        budgets=Budgets(
+            None if data["budget_ms"] is None else LatencyBudget(float(data["budget_ms"]), str(data["budget_source"])),
+            {str(name): int(limit) for name, limit in data.get("size_budgets", {}).items()},
+            None if data.get("binding") is None else str(data["binding"]),
+        ),
         accuracy=Accuracy(
             data.get("form"),  # schema 1 did not say
             float(data["estimated_top1"]),
@@ -398,3 +462,19 @@ def _record(data: dict[str, Any]) -> SearchRecord:
         ),
         comparison=PublishedComparison.from_dict(comparison) if comparison is not None else None,
     )
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected true or false, got {value!r}")
+    return value
+
+
+def _deployed(footprints: tuple[Footprint, ...], precision: str, integer_io: bool) -> Footprint | None:
+    return next((f for f in footprints if (f.precision, f.integer_io) == (precision, integer_io)), None)
+
+
+def _by_name(priced: Costs | PublishedModel, precision: str, integer_io: bool) -> dict[str, float]:
+    exact = _deployed(priced.footprints, precision, integer_io)
+    sizes = {"flash_bytes": exact.flash_bytes, "arena_bytes": exact.arena_bytes} if exact else {}
+    return {"latency_ms": priced.latency_ms, "params": priced.params, "macs": priced.macs, **sizes}

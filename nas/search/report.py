@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.files import write_figure
+from latency_models.footprint.costs import DEPLOYMENTS, deployment_name
+from nas.search.budgets import COSTS, KB, shown
 from nas.search.record import SearchRecord
 
 
@@ -37,9 +39,12 @@ def plot_front(path: Path, record: SearchRecord) -> None:
 
     mapped = record.accuracy.mapped
     chosen_top1 = mapped.top1 if mapped else record.accuracy.estimated_top1
-    latency, budget = record.costs.latency_ms, record.budget.ms
+    axis, deployment = record.axis, (record.target.precision, record.target.integer_io)
+    scale = AXIS_SCALE.get(axis, 1.0)  # bytes drawn in KB, counts in millions
+    latency = record.costs.by_name(*deployment)[axis] / scale
+    budget = record.budgets.all.get(axis)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    xs = [p.latency_ms for p in record.front]
+    xs = [p.cost(axis) / scale for p in record.front]
     ys = [100 * (p.mapped_top1 if mapped else p.estimated_top1) for p in record.front]
     front_label = (
         "Pareto front (searched; estimate mapped to fine-tuned top-1)" if mapped else "Pareto front (searched)"
@@ -53,13 +58,17 @@ def plot_front(path: Path, record: SearchRecord) -> None:
     elif mapped:
         chosen = "chosen (mapping extrapolated)"
     ax.plot([latency], [100 * chosen_top1], "*", color="tab:red", markersize=14, label=chosen)
-    ax.axvline(budget, color="gray", linestyle="--", linewidth=1, label=f"budget {budget:.1f} ms")
-    x_max = max(max(xs), budget) * 1.6
-    shown = [b for b in record.published if b.latency_ms <= x_max]
+    if budget is not None:
+        label = f"bound {shown(axis, budget)}"
+        ax.axvline(budget / scale, color="gray", linestyle="--", linewidth=1, label=label)
+        budget /= scale
+    x_max = max(max(xs), budget or 0.0) * 1.6
+    at = {b.name: b.by_name(*deployment).get(axis) for b in record.published}
+    on_axis = [b for b in record.published if at[b.name] is not None and at[b.name] / scale <= x_max]
     if mapped:
-        scored = [b for b in shown if b.published_top1 is not None]
+        scored = [b for b in on_axis if b.published_top1 is not None]
         ax.plot(
-            [b.latency_ms for b in scored],
+            [at[b.name] / scale for b in scored],
             [100 * b.published_top1 for b in scored],
             "s",
             color="tab:green",
@@ -68,7 +77,7 @@ def plot_front(path: Path, record: SearchRecord) -> None:
         )
         for b in scored:
             ax.annotate(
-                b.name, (b.latency_ms, 100 * b.published_top1), xytext=(3, -3),
+                b.name, (at[b.name] / scale, 100 * b.published_top1), xytext=(3, -3),
                 textcoords="offset points", fontsize=6, color="tab:green",
             )  # fmt: skip
         all_y = ys + [100 * b.published_top1 for b in scored]
@@ -79,15 +88,15 @@ def plot_front(path: Path, record: SearchRecord) -> None:
         margin = max(0.5, (hi - lo) * 0.1)
         base_y = lo - 6 * margin  # the published models sit on a strip below the front
         ax.set_ylim(base_y - margin, hi + margin)
-        for b in shown:
-            ax.plot([b.latency_ms], [base_y], "|", color="tab:green", markersize=10)
+        for b in on_axis:
+            ax.plot([at[b.name] / scale], [base_y], "|", color="tab:green", markersize=10)
             ax.annotate(
-                b.name, (b.latency_ms, base_y), xytext=(0, 6), textcoords="offset points",
+                b.name, (at[b.name] / scale, base_y), xytext=(0, 6), textcoords="offset points",
                 rotation=90, fontsize=6, ha="center", va="bottom", color="tab:green",
             )  # fmt: skip
         ax.set_ylabel(f"estimated top-1 (%): {record.estimator.scores}", fontsize=7)
     ax.set_xlim(0, x_max)
-    ax.set_xlabel(f"predicted latency on {record.target.name} ({record.target.precision}, ms)")
+    ax.set_xlabel(_axis_label(record))
     ax.set_title(f"{record.choice.spec.name}: search on {record.target.name}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -96,13 +105,25 @@ def plot_front(path: Path, record: SearchRecord) -> None:
     plt.close(fig)
 
 
+AXIS_SCALE = {"flash_bytes": KB, "arena_bytes": KB, "params": 1e6, "macs": 1e6}
+AXIS_UNIT = {"latency_ms": "ms", "flash_bytes": "KB", "arena_bytes": "KB", "params": "M", "macs": "M"}
+
+
+def _axis_label(record: SearchRecord) -> str:
+    deployment = deployment_name(record.target.precision, record.target.integer_io)
+    if record.axis == "latency_ms":
+        return f"predicted latency on {record.target.name} ({deployment}, ms)"
+    return f"{COSTS[record.axis].label} ({deployment}, {AXIS_UNIT[record.axis]})"
+
+
 def markdown(record: SearchRecord) -> str:
-    target, budget, estimator = record.target, record.budget, record.estimator
+    target, estimator = record.target, record.estimator
     accuracy, mapped, choice = record.accuracy, record.accuracy.mapped, record.choice
+    deployment = deployment_name(target.precision, target.integer_io)
     lines = [
-        f"# Search for {target.name} ({target.precision})",
+        f"# Search for {target.name} ({deployment})",
         "",
-        f"Budget: **{budget.ms:.2f} ms** ({budget.source}). Space `{choice.space}`, {accuracy.form} "
+        f"Bounds: {_bounds_text(record)}. Space `{choice.space}`, {accuracy.form} "
         f"form at {choice.resolution}x{choice.resolution}, seed {record.seed}, "
         f"{record.effort.evaluated} candidates scored in {record.effort.seconds:.1f} s.",
         "",
@@ -114,6 +135,8 @@ def markdown(record: SearchRecord) -> str:
         f"| {record.costs.latency_ms:.2f} ms | {top1_text(record)} "
         f"| {record.costs.macs / 1e6:.1f} M | {record.costs.params / 1e6:.2f} M | `{choice.spec_hash[:12]}` |",
         "",
+        *_bounds_table(record),
+        *_size_table(record),
     ]
     if accuracy.supernet_top1 is not None:
         lines += [f"Re-scored with the supernet: top-1 {100 * accuracy.supernet_top1:.2f}%.", ""]
@@ -144,19 +167,21 @@ def markdown(record: SearchRecord) -> str:
     if record.comparison:
         lines += _comparison_lines(record)
     label = "ImageNet top-1 (mapped)" if mapped else "estimated top-1"
+    sized = record.axis in ("flash_bytes", "arena_bytes")
     lines += [
-        f"## Pareto front ({label} against predicted latency)",
+        f"## Pareto front ({label} against {COSTS[record.axis].label}, {deployment})",
         "",
-        f"| predicted latency (ms) | {label} | MACs (M) | params (M) |",
-        "|---|---|---|---|",
+        f"| predicted latency (ms) | {label} | MACs (M) | params (M) |" + (" flash | peak SRAM |" if sized else ""),
+        "|---|---|---|---|" + ("---|---|" if sized else ""),
     ]
     digits = 1 if mapped else 2
     lines += [
         f"| {p.latency_ms:.2f} | {100 * (p.mapped_top1 if mapped else p.estimated_top1):.{digits}f}% "
         f"| {p.macs / 1e6:.1f} | {p.params / 1e6:.2f} |"
+        + (f" {shown('flash_bytes', p.flash_bytes)} | {shown('arena_bytes', p.arena_bytes)} |" if sized else "")
         for p in record.front
     ]
-    lines += ["", "## Published models on the same latency axis", ""]
+    lines += ["", "## Published models priced alike", ""]
     if mapped:
         lines += ["Predicted by the same latency predictor; top-1 as published (source in the zoo).", ""]
     else:
@@ -166,17 +191,80 @@ def markdown(record: SearchRecord) -> str:
             "",
         ]
     lines += [
-        "| model | resolution | predicted latency (ms) | within budget | published top-1 | MACs (M) | params (M) |",
-        "|---|---|---|---|---|---|---|",
+        "Flash and peak SRAM (TFLM's activation arena) in every deployment are in arch.json; here fp32 flash, "
+        f"and int8 flash and SRAM. Within bounds: every bound of this search ({deployment}).",
+        "",
+        "| model | resolution | predicted latency (ms) | within bounds | published top-1 | MACs (M) | params (M) "
+        "| flash fp32 | flash int8 | SRAM int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    bounds = record.budgets.all
     for b in sorted(record.published, key=lambda b: b.latency_ms):
-        inside = "yes" if b.latency_ms <= budget.ms else "no"
+        costs = b.by_name(target.precision, target.integer_io)
+        inside = "yes" if all(costs.get(name, float("inf")) <= limit for name, limit in bounds.items()) else "no"
         published = f"{100 * b.published_top1:.1f}%" if b.published_top1 is not None else "-"
+        fp32, int8 = b.of("fp32"), b.of("int8")
+        sizes = (
+            f"{shown('flash_bytes', fp32.flash_bytes)} | {shown('flash_bytes', int8.flash_bytes)} "
+            f"| {shown('arena_bytes', int8.arena_bytes)}"
+            if fp32 and int8
+            else "- | - | -"
+        )
         lines.append(
             f"| {b.name} | {b.resolution} | {b.latency_ms:.2f} | {inside} | {published} "
-            f"| {b.macs / 1e6:.1f} | {b.params / 1e6:.2f} |"
+            f"| {b.macs / 1e6:.1f} | {b.params / 1e6:.2f} | {sizes} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _bounds_text(record: SearchRecord) -> str:
+    """Each bound with where it comes from, and which one the choice comes closest to."""
+    budgets = record.budgets
+    parts = []
+    if budgets.latency:
+        parts.append(f"predicted latency ≤ **{budgets.latency.ms:.2f} ms** ({budgets.latency.source})")
+    parts += [f"{COSTS[name].label} ≤ **{shown(name, limit)}**" for name, limit in budgets.sizes.items()]
+    text = "; ".join(parts)
+    if budgets.binding and len(budgets.all) > 1:
+        text += f"; the one that binds: {COSTS[budgets.binding].label}"
+    return text
+
+
+def _bounds_table(record: SearchRecord) -> list[str]:
+    """Every cost of the choice that a bound can name, against its bound where it has one."""
+    deployment = (record.target.precision, record.target.integer_io)
+    costs, bounds = record.costs.by_name(*deployment), record.budgets.all
+    rows = ["| cost | the choice | bound | share of the bound |", "|---|---|---|---|"]
+    for name in COSTS:
+        if name not in costs:
+            continue
+        limit = bounds.get(name)
+        share = f"{costs[name] / limit:.1%}" + (" (binds)" if name == record.budgets.binding else "") if limit else "-"
+        rows.append(f"| {COSTS[name].label} | {shown(name, costs[name])} | {shown(name, limit) if limit else '-'} "
+                    f"| {share} |")  # fmt: skip
+    return [*rows, ""]
+
+
+def _size_table(record: SearchRecord) -> list[str]:
+    """The choice's footprint in every deployment (none in a record from before it was priced)."""
+    if not record.costs.footprints:
+        return []
+    rows = [
+        "| deployment | flash (.tflite) | peak SRAM (TFLM activation arena) | MCUNet's peak activation |",
+        "|---|---|---|---|",
+    ]
+    for precision, integer_io in DEPLOYMENTS:
+        f = record.costs.of(precision, integer_io)
+        rows.append(
+            f"| {f.deployment} | {shown('flash_bytes', f.flash_bytes)} | {shown('arena_bytes', f.arena_bytes)} "
+            f"| {shown('arena_bytes', f.mcunet_peak_bytes)} |"
+        )
+    note = (
+        "Predicted from the spec: the flash is the file nas.export writes, the arena the head TFLM's planner "
+        "allocates (its persistent part, op data such as per-channel quantisation, comes on top; nas.export "
+        "measures it); both checked exact or within 1% by benchmarks/memory_fidelity.py."
+    )
+    return [*rows, "", note, ""]
 
 
 def _comparison_lines(record: SearchRecord) -> list[str]:

@@ -11,6 +11,7 @@ saved, so a killed search continues and ends where an uninterrupted one would.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -21,13 +22,16 @@ import numpy as np
 
 from common.files import write_atomic
 from common.values import all_finite
+from latency_models.footprint.costs import Footprint, footprints
 from nas.accuracy.estimator import DEFAULT_ESTIMATOR, AccuracyPredictor
 from nas.accuracy.scope import Scope
 from nas.options import DEFAULT_CALIB_IMAGES
+from nas.search.budgets import COSTS, binding, shown
 from nas.search.evolution import pareto_front
 from nas.search.preparation import STATE, DeviceSearch, hold_output, prepare_searches, published_form
 from nas.search.record import (
     Accuracy,
+    Budgets,
     Candidate,
     Choice,
     Costs,
@@ -46,6 +50,7 @@ from nas.search.settings import SearchError, SearchSettings
 from nas.training.evaluation import open_evaluator
 from nas.training.run import Run
 from search_spaces import zoo
+from search_spaces.arch_spec import ArchSpec
 from search_spaces.graph import count_macs, count_params
 from search_spaces.space import Choices
 
@@ -71,7 +76,7 @@ def run_search(
             on_generation(search)
         if not search.evolution.members:
             raise SearchError(
-                f"no architecture of {search.settings.space} found within {search.budget:.2f} ms on {search.target}"
+                f"no architecture of {search.settings.space} found within {_bounds_text(search)} on {search.target}"
             )
         record = finish(search, round(spent + time.perf_counter() - began, 2))
         write_record(record, out)
@@ -97,8 +102,9 @@ def budget_search(target: str, budget_ms: float, seed: int, out: Path) -> Search
     if not arch_path.exists():
         search_device(SearchSettings(target=target, latency_ms=budget_ms, seed=seed, resume=True), out)
     record = SearchRecord.load(arch_path)
-    if not np.isclose(record.budget.ms, budget_ms, rtol=1e-9) or record.seed != seed:
-        raise SearchError(f"{arch_path}: a search for {record.budget.ms} ms, seed {record.seed}; remove {out}")
+    found = record.budgets.latency.ms if record.budgets.latency else None
+    if found is None or not np.isclose(found, budget_ms, rtol=1e-9) or record.seed != seed:
+        raise SearchError(f"{arch_path}: a search for {found} ms, seed {record.seed}; remove {out}")
     return record
 
 
@@ -124,9 +130,14 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
                 f"{search.target}: a candidate scored {d.estimated_top1} at {d.latency_ms} ms; "
                 f"the estimator ({settings.estimator or 'default'}) or the {search.target} profile is not usable"
             )
-    best_choices, best = max(described, key=lambda item: item[1].estimated_top1)
+    # the most accurate candidates within every bound by the exact count (the batch metrics screened)
+    ranked = sorted(range(len(described)), key=lambda i: -described[i][1].estimated_top1)
+    wanted = RESCORE if settings.supernet else 1
+    finalists = list(itertools.islice((i for i in ranked if search.fits(described[i][0])), wanted))
+    if not finalists:
+        raise SearchError(f"{search.target}: no candidate is within {_bounds_text(search)} by the exact count")
+    best_choices, best = described[finalists[0]]
     if settings.supernet:
-        finalists = sorted(range(len(described)), key=lambda i: -described[i][1].estimated_top1)[:RESCORE]
         for i, top1 in zip(
             finalists, rescore([described[i][0] for i in finalists], settings.supernet, search.estimator)
         ):
@@ -135,7 +146,7 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
             (described[i] for i in finalists), key=lambda item: (item[1].supernet_top1, item[1].estimated_top1)
         )
     spec = search.space.materialize(best_choices)
-    spec = dataclasses.replace(spec, name=f"{settings.space}-{search.target}-{search.budget:.1f}ms")
+    spec = dataclasses.replace(spec, name=f"{settings.space}-{search.target}-{_bound_label(search)}")
     info = search.predictor.metadata
     scope = search.scope
     mapped = None
@@ -147,13 +158,17 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
             scope.mapping.to,
             _mapping_summary(scope),
         )
-    costs = Costs(best.latency_ms, best.macs, best.params)
+    costs = Costs(best.latency_ms, best.macs, best.params, tuple(footprints(spec)))
     published = published_models(search)
-    comparison = compare_published(published, search.budget, costs.latency_ms, mapped) if mapped else None
+    comparison = None
+    if mapped and search.budget is not None:
+        comparison = compare_published(published, search.budget, costs.latency_ms, mapped)
+    latency_budget = LatencyBudget(search.budget, search.budget_source) if search.budget is not None else None
+    binds = binding(costs.by_name(settings.precision, settings.integer_io), search.budgets)
     return SearchRecord(
         choice=Choice(spec, spec.content_hash(), settings.space, best.choices),
         costs=costs,
-        budget=LatencyBudget(search.budget, search.budget_source),
+        budgets=Budgets(latency_budget, dict(search.size_budgets), binds),
         accuracy=Accuracy(scope.form, best.estimated_top1, scope.metric, mapped, best.supernet_top1),
         seed=settings.seed,
         target=Target(
@@ -163,6 +178,7 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
             source=info.get("source", ""),
             predictor_fitted=info.get("fitted", ""),
             predictor_sha256=search.predictor_sha256,
+            integer_io=settings.integer_io,
         ),
         estimator=Estimator(
             name=settings.estimator or DEFAULT_ESTIMATOR,
@@ -173,9 +189,23 @@ def finish(search: DeviceSearch, seconds: float) -> SearchRecord:
         ),
         effort=Effort(settings.population, search.evolution.generation, len(described), seconds),
         comparison=comparison,
-        front=front([d for _, d in described]),
+        front=front(search, described),
         published=tuple(published),
+        axis=search.axis,
     )
+
+
+def _bound_label(search: DeviceSearch) -> str:
+    """The bound in the chosen network's name: the latency budget, else the size bounds."""
+    if search.budget is not None:
+        return f"{search.budget:.1f}ms"
+    return "-".join(
+        f"{name.split('_')[0]}{shown(name, limit).replace(' ', '')}" for name, limit in search.size_budgets.items()
+    )
+
+
+def _bounds_text(search: DeviceSearch) -> str:
+    return ", ".join(f"{COSTS[name].label} {shown(name, limit)}" for name, limit in search.budgets.items())
 
 
 def candidates(search: DeviceSearch) -> list[Choices]:
@@ -206,10 +236,33 @@ def describe(search: DeviceSearch, choices: list[Choices]) -> list[tuple[Choices
     ]
 
 
-def front(described: list[Candidate]) -> tuple[Candidate, ...]:
-    """The candidates no other beats on both estimated top-1 and latency, cheapest first."""
-    points = np.array([[d.estimated_top1, -d.latency_ms] for d in described])
-    return tuple(sorted((described[i] for i in pareto_front(points)), key=lambda d: d.latency_ms))
+def front(search: DeviceSearch, described: list[tuple[Choices, Candidate]]) -> tuple[Candidate, ...]:
+    """The candidates no other beats on both estimated top-1 and the front's cost (the search's
+    axis), cheapest first. Where flash or the arena is bounded, the members carry their exact
+    counts: the front is found by the batch metrics, members beyond a bound by the exact count
+    leave it (and it is found again without them), and the rest are ranked by the exact counts."""
+    axis = search.axis
+    if axis in ("flash_bytes", "arena_bytes"):
+        batch = search.metrics[axis](np.array([c for c, _ in described]))
+        cost = {c: float(v) for (c, _), v in zip(described, batch)}
+    else:
+        cost = {c: d.cost(axis) for c, d in described}
+    pool = list(described)
+    while True:
+        members = [pool[i] for i in pareto_front(np.array([[d.estimated_top1, -cost[c]] for c, d in pool]))]
+        beyond = {c for c, _ in members if not search.fits(c)}  # exact counts: only the members are counted
+        if not beyond:
+            break
+        pool = [(c, d) for c, d in pool if c not in beyond]
+    if {"flash_bytes", "arena_bytes"} & set(search.size_budgets):
+        exact = {c: search.footprint(c) for c, _ in members}
+        members = [
+            (c, dataclasses.replace(d, flash_bytes=exact[c].flash_bytes, arena_bytes=exact[c].arena_bytes))
+            for c, d in members
+        ]
+        points = np.array([[d.estimated_top1, -d.cost(axis)] for _, d in members])
+        members = [members[i] for i in pareto_front(points)]
+    return tuple(sorted((d for _, d in members), key=lambda d: d.cost(axis)))
 
 
 def published_models(search: DeviceSearch) -> list[PublishedModel]:
@@ -230,9 +283,22 @@ def published_models(search: DeviceSearch) -> list[PublishedModel]:
                 params=count_params(spec),
                 published_top1=published[0] / 100 if published else None,
                 top1_source=published[1] if published else None,
+                footprints=published_footprints(spec),
             )
         )
     return out
+
+
+_PUBLISHED_FOOTPRINTS: dict[str, tuple[Footprint, ...]] = {}
+
+
+def published_footprints(spec: ArchSpec) -> tuple[Footprint, ...]:
+    """A published model's footprint in every deployment; the same for every device searched
+    (about 0.1 s each), so priced once per process."""
+    key = spec.content_hash()
+    if key not in _PUBLISHED_FOOTPRINTS:
+        _PUBLISHED_FOOTPRINTS[key] = tuple(footprints(spec))
+    return _PUBLISHED_FOOTPRINTS[key]
 
 
 def rescore(choices: list[Choices], supernet: str, estimator: AccuracyPredictor) -> list[float]:
