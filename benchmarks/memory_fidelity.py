@@ -11,10 +11,11 @@ three ways. The batch path (SpaceFlash, SpaceArena, priced over the whole space)
 the space samples: its arena is a lower bound of TFLM's head, equal where the greedy planner
 leaves no gap. Throughput: SpaceFlash and SpaceArena together over --batch sampled mbv3 choices
 (int8, integer io), best of --repeats, against the issue's 100,000 networks/s, and the exact
-path (`footprint`, one network at a time). For the timings pin it to a quiet core:
+path (`footprint`, one network at a time). For the timings pin it to a quiet core (the default
+run takes about 15 minutes on the 2-core development machine; docs/results.md has its figures):
 
     taskset -c 1 python benchmarks/memory_fidelity.py [--samples 50] [--out memory_fidelity.json]
-    python benchmarks/memory_fidelity.py --quick   # a few networks of each group, in a minute or two
+    python benchmarks/memory_fidelity.py --quick   # 6 subnets a space, every 6th zoo network: 3 minutes
 """
 
 from __future__ import annotations
