@@ -30,7 +30,8 @@ class ArenaUse:
     """What TFLM allocated for a model: the head (the planned activations and scratch buffers)
     and the tail (what persists: op data such as per-channel quantisation, node and tensor
     structs); `smallest` is the least arena_size it accepts (head + tail, give or take the
-    buffer's alignment), found by bisection."""
+    buffer's alignment; a few KB more for some small int8 models, which need more room while
+    being set up than in the end), found by bisection."""
 
     head: int
     tail: int
@@ -70,20 +71,28 @@ def _interpreter(model: bytes, arena_size: int):
     return interpreter
 
 
-def arena_use(model: bytes) -> ArenaUse:
-    """The head and tail TFLM allocates for `model`, and the smallest arena it accepts."""
+def head_and_tail(model: bytes) -> tuple[int, int]:
+    """The head and tail TFLM allocates for `model` (arena_use without the search for the
+    smallest arena, a process of its own and some twenty forks)."""
     interpreter = _interpreter(model, LARGE_ARENA)
     _, printed = _quiet(interpreter.print_allocations)
     found = dict((name, int(value)) for name, value in ALLOCATIONS.findall(printed))
     if set(found) != {"head", "tail"}:
         raise TFLMError(f"TFLM printed no arena allocation: {printed[:200]!r}")
-    # the least size that works lies under the needed bytes plus the buffer's alignment
-    high = found["head"] + found["tail"] + 64
+    return found["head"], found["tail"]
+
+
+def arena_use(model: bytes) -> ArenaUse:
+    """The head and tail TFLM allocates for `model`, and the smallest arena it accepts."""
+    head, tail = head_and_tail(model)
+    # the least size that works mostly lies under the needed bytes plus the buffer's alignment
+    # (the probe searches above where it does not)
+    high = head + tail + 64
     probe = subprocess.run([sys.executable, str(PROBE), str(high)], input=model, capture_output=True, check=False)
     if probe.returncode != 0 or not probe.stdout.strip().isdigit():
         reason = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
         raise TFLMError(f"the search for TFLM's smallest arena failed (exit {probe.returncode}): {reason}")
-    return ArenaUse(found["head"], found["tail"], int(probe.stdout))
+    return ArenaUse(head, tail, int(probe.stdout))
 
 
 def run(model: bytes, inputs: np.ndarray) -> np.ndarray:
