@@ -7,9 +7,9 @@
 - size on disk (int8: next to the float model of the same weights);
 - int8: the model run by TensorFlow Lite Micro on the agreement images, its outputs against the
   TFLite interpreter's (reported: the two runtimes' kernels round apart by a step or so), and
-  the arena TFLM allocates and the file's size against latency_models.footprint's predictions,
-  which are claimed exact: the arena's head must equal the prediction and the size lie within
-  FLASH_TOLERANCE of it;
+  the arena TFLM allocates and the file's size against latency_models.footprint's predictions:
+  the arena's head must equal the prediction (it is TFLM's to the byte) and the size lie within
+  FLASH_TOLERANCE of it (the count is a few hundred bytes off an int8 file);
 - latency measured on this machine's TFLite interpreter next to the `host` predictor's
   prediction for the same spec (reported, not enforced: this machine is shared and noisy).
 
