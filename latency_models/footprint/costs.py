@@ -111,10 +111,10 @@ def footprint(
     )
 
 
-def footprints(spec: ArchSpec) -> list[Footprint]:
-    """The costs of `spec` in every deployment (lowered once)."""
+def footprints(spec: ArchSpec, deployments: tuple[tuple[str, bool], ...] = DEPLOYMENTS) -> list[Footprint]:
+    """The costs of `spec` in each of `deployments` (every one by default), lowered once."""
     graph = lowered(spec)
-    return [footprint(spec, precision, integer_io, graph) for precision, integer_io in DEPLOYMENTS]
+    return [footprint(spec, precision, integer_io, graph) for precision, integer_io in deployments]
 
 
 def flash_bytes(graph: Graph, precision: str, integer_io: bool = False) -> int:

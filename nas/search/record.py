@@ -235,7 +235,7 @@ class PublishedModel:
     params: int
     published_top1: float | None = None
     top1_source: str | None = None
-    footprints: tuple[Footprint, ...] = ()  # in every deployment, as the choice's
+    footprints: tuple[Footprint, ...] = ()  # fp32, int8 and the deployment searched
 
     def of(self, precision: str, integer_io: bool = False) -> Footprint | None:
         return _deployed(self.footprints, precision, integer_io)

@@ -191,8 +191,8 @@ def markdown(record: SearchRecord) -> str:
             "",
         ]
     lines += [
-        "Flash and peak SRAM (TFLM's activation arena) in every deployment are in arch.json; here fp32 flash, "
-        f"and int8 flash and SRAM. Within bounds: every bound of this search ({deployment}).",
+        "Flash (the .tflite) in fp32 and int8, and peak SRAM (TFLM's activation arena) in int8, counted as the "
+        f"choice's are. Within bounds: every bound of this search ({deployment}).",
         "",
         "| model | resolution | predicted latency (ms) | within bounds | published top-1 | MACs (M) | params (M) "
         "| flash fp32 | flash int8 | SRAM int8 |",

@@ -283,21 +283,23 @@ def published_models(search: DeviceSearch) -> list[PublishedModel]:
                 params=count_params(spec),
                 published_top1=published[0] / 100 if published else None,
                 top1_source=published[1] if published else None,
-                footprints=published_footprints(spec),
+                footprints=published_footprints(spec, (search.settings.precision, search.settings.integer_io)),
             )
         )
     return out
 
 
-_PUBLISHED_FOOTPRINTS: dict[str, tuple[Footprint, ...]] = {}
+_PUBLISHED_FOOTPRINTS: dict[tuple[str, tuple[str, bool]], tuple[Footprint, ...]] = {}
 
 
-def published_footprints(spec: ArchSpec) -> tuple[Footprint, ...]:
-    """A published model's footprint in every deployment; the same for every device searched
-    (about 0.1 s each), so priced once per process."""
-    key = spec.content_hash()
+def published_footprints(spec: ArchSpec, searched: tuple[str, bool]) -> tuple[Footprint, ...]:
+    """A published model's footprint in the deployments the report shows (fp32, int8) and the
+    one searched; the same for every device searched (about 0.1 s a model), so priced once per
+    process."""
+    key = (spec.content_hash(), searched)
     if key not in _PUBLISHED_FOOTPRINTS:
-        _PUBLISHED_FOOTPRINTS[key] = tuple(footprints(spec))
+        shown = tuple(dict.fromkeys([("fp32", False), ("int8", False), searched]))
+        _PUBLISHED_FOOTPRINTS[key] = tuple(footprints(spec, shown))
     return _PUBLISHED_FOOTPRINTS[key]
 
 
