@@ -10,24 +10,15 @@ import re
 import numpy as np
 import pytest
 
-from common.cli import run
 from latency_models.footprint.costs import footprint
 from nas.search import __main__ as search
 from nas.search.preparation import prepare_searches
 from nas.search.settings import SearchSettings
 from search_spaces.arch_spec import ArchSpec
+from tests.test_search import exits_2
 
 QUICK = ["--population", "16", "--generations", "2"]
 KB = 1024
-
-
-def exits_2(capsys, *args) -> str:
-    with pytest.raises(SystemExit) as exc:
-        run(search.main, search.PROG, list(args))
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
 
 
 def test_size_bounds_alone_are_kept_by_the_choice_and_the_front_and_reported(estimator, tmp_path, capsys):

@@ -15,8 +15,6 @@ it rejects no network that fits; `costs.footprint` gives the planner's exact hea
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections import Counter
 from collections.abc import Callable
 
@@ -129,31 +127,19 @@ class PeakSpaceMetric(AdditiveSpaceMetric):
         return (gone[0] if gone else None), (came[0] if came else None)
 
     def _build_tables(self) -> None:
-        dims = self.space.dimensions
-        shared_sizes = [len(dims[i].options) for i in self.shared]
-        n_options = max(len(self._slot_options(s)) for s in self.slots)
-        n_shared = math.prod(shared_sizes)
+        n_shared, n_options = self._table_shapes()
         self.F = np.zeros(n_shared)
         self.P = np.zeros((n_shared, len(self.slots), n_options))
-        for g, shared_values in enumerate(itertools.product(*(range(n) for n in shared_sizes))):
-            base = [0] * len(dims)
-            for i, v in zip(self.shared, shared_values):
-                base[i] = v
+        for g, base in self._bases():
             base_spec, fixed_blocks = self._counted(base)
             for s, slot in enumerate(self.slots):
-                probe, own = list(base), None
-                if slot.gate is not None and slot.gate[1] >= dims[slot.gate[0]].options[0]:
-                    depth_dim, block = slot.gate  # optional: the block switching it on adds
-                    probe[depth_dim] = self._depth_index(depth_dim, block + 1)
-                    without = list(base)
-                    without[depth_dim] = self._depth_index(depth_dim, block)
+                probe, without = self._switched_on(base, slot)
+                own = None  # the slot's block at its first option
+                if without is not None:  # optional: the block switching it on adds
                     _, own = self._changed(self._counted(without)[1], self._counted(probe)[1])
                 _, reference = self._counted(probe)
                 at_option = {}
-                for o, values in enumerate(self._slot_options(slot)):
-                    varied = list(probe)
-                    for i, v in zip(slot.dims, values):
-                        varied[i] = v
+                for o, varied in self._varied(probe, slot):
                     gone, came = self._changed(reference, self._counted(varied)[1])
                     at_option[o] = came
                     if gone is not None and own is None:
@@ -165,10 +151,6 @@ class PeakSpaceMetric(AdditiveSpaceMetric):
                     self.P[g, s, o] = self.value(at_option[o] or own)
             values = [self.value(key) for key in (+fixed_blocks).elements()]
             self.F[g] = max([self.fixed(base_spec), *values])
-        self.shared_strides = np.array(
-            [math.prod(shared_sizes[k + 1 :]) for k in range(len(shared_sizes))], dtype=np.int32
-        )
-        self.slot_dims = [np.array(slot.dims) for slot in self.slots]
 
     def _predict_fn(self) -> Callable:
         F, P = jnp.asarray(self.F, jnp.float32), jnp.asarray(self.P, jnp.float32)

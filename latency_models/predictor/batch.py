@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -61,6 +61,11 @@ class AdditiveSpaceMetric:
         self.slots = [Slot(tuple(members), dims[members[0]].gate) for members in grouped.values()]
         self._cache: dict[str, float] = {}
         self._build_tables()
+        # Mixed-radix strides turning per-dimension indices into table indices.
+        shared_sizes = [len(dims[i].options) for i in self.shared]
+        self.shared_strides = np.array(
+            [math.prod(shared_sizes[k + 1 :]) for k in range(len(shared_sizes))], dtype=np.int32
+        )
         self._jitted = None
 
     # --- tables ---------------------------------------------------------------------------------
@@ -80,42 +85,56 @@ class AdditiveSpaceMetric:
     def _depth_index(self, gate_dim: int, value: int) -> int:
         return self.space.dimensions[gate_dim].options.index(value)
 
-    def _build_tables(self) -> None:
+    def _bases(self) -> Iterator[tuple[int, list[int]]]:
+        """Each assignment g of the shared decisions (in table order), as the network with every
+        depth at its minimum (index 0) and every slot at its first option."""
         dims = self.space.dimensions
-        shared_sizes = [len(dims[i].options) for i in self.shared]
-        n_options = max(len(self._slot_options(s)) for s in self.slots)
-        n_shared = math.prod(shared_sizes)
-        self.F = np.zeros(n_shared)
-        self.A = np.zeros((n_shared, len(self.slots)))
-        self.D = np.zeros((n_shared, len(self.slots), n_options))
-        for g, shared_values in enumerate(itertools.product(*(range(n) for n in shared_sizes))):
+        for g, shared_values in enumerate(itertools.product(*(range(len(dims[i].options)) for i in self.shared))):
             base = [0] * len(dims)
             for i, v in zip(self.shared, shared_values):
                 base[i] = v
-            self.F[g] = self._price(base)  # depths at their minimum (index 0), slots at option 0
+            yield g, base
+
+    def _switched_on(self, base: list[int], slot: Slot) -> tuple[list[int], list[int] | None]:
+        """`base` with `slot` present (probe), and, where the slot is optional there (its depth
+        may leave it out), `base` with the depth just short of it (without); else None."""
+        probe = list(base)
+        if slot.gate is None or slot.gate[1] < self.space.dimensions[slot.gate[0]].options[0]:
+            return probe, None
+        depth_dim, block = slot.gate
+        probe[depth_dim] = self._depth_index(depth_dim, block + 1)
+        without = list(base)
+        without[depth_dim] = self._depth_index(depth_dim, block)
+        return probe, without
+
+    def _varied(self, probe: list[int], slot: Slot) -> Iterator[tuple[int, list[int]]]:
+        """`probe` with `slot` at each of its options."""
+        for o, values in enumerate(self._slot_options(slot)):
+            varied = list(probe)
+            for i, v in zip(slot.dims, values):
+                varied[i] = v
+            yield o, varied
+
+    def _table_shapes(self) -> tuple[int, int]:
+        """(assignments of the shared decisions, the most options a slot has)."""
+        n_shared = math.prod(len(self.space.dimensions[i].options) for i in self.shared)
+        return n_shared, max(len(self._slot_options(s)) for s in self.slots)
+
+    def _build_tables(self) -> None:
+        n_shared, n_options = self._table_shapes()
+        self.F = np.zeros(n_shared)
+        self.A = np.zeros((n_shared, len(self.slots)))
+        self.D = np.zeros((n_shared, len(self.slots), n_options))
+        for g, base in self._bases():
+            self.F[g] = self._price(base)
             for s, slot in enumerate(self.slots):
-                probe = list(base)
-                if slot.gate is not None:
-                    depth_dim, block = slot.gate
-                    smallest = dims[depth_dim].options[0]
-                    if block >= smallest:  # optional: price switching it on
-                        probe[depth_dim] = self._depth_index(depth_dim, block + 1)
-                        without = list(base)
-                        without[depth_dim] = self._depth_index(depth_dim, block)
-                        self.A[g, s] = self._price(probe) - self._price(without)
+                probe, without = self._switched_on(base, slot)
+                if without is not None:  # optional: price switching it on
+                    self.A[g, s] = self._price(probe) - self._price(without)
                 reference = self._price(probe)
-                for o, values in enumerate(self._slot_options(slot)):
-                    if o == 0:
-                        continue
-                    varied = list(probe)
-                    for i, v in zip(slot.dims, values):
-                        varied[i] = v
-                    self.D[g, s, o] = self._price(varied) - reference
-        # Mixed-radix strides turning per-dimension indices into table indices.
-        self.shared_strides = np.array(
-            [math.prod(shared_sizes[k + 1 :]) for k in range(len(shared_sizes))], dtype=np.int32
-        )
-        self.slot_dims = [np.array(slot.dims) for slot in self.slots]
+                for o, varied in self._varied(probe, slot):
+                    if o:
+                        self.D[g, s, o] = self._price(varied) - reference
 
     # --- prediction -----------------------------------------------------------------------------
 
