@@ -46,10 +46,17 @@ def tflite_outputs(model: bytes, extracted: Extracted, images: np.ndarray) -> np
     return runtime.run(model, extracted.normalizer(images))
 
 
-def micro(model: bytes, extracted: Extracted, images: np.ndarray, tflite_out: np.ndarray) -> dict:
-    """TFLM's run of an int8 model on `images` against the interpreter's outputs for them
-    (`tflite_out`), and its arena and the file's size against the predicted footprint."""
-    given, returned = runtime.interface(model)
+def micro(
+    model: bytes,
+    interface: tuple[runtime.Interface, runtime.Interface],
+    extracted: Extracted,
+    images: np.ndarray,
+    tflite_out: np.ndarray,
+) -> dict:
+    """TFLM's run of an int8 model (its input and output `interface`) on `images` against the
+    interpreter's outputs for them (`tflite_out`), and its arena and the file's size against the
+    predicted footprint."""
+    given, returned = interface
     predicted = footprint(extracted.spec, "int8", integer_io=given.scale is not None)
     report: dict[str, Any] = {
         "images": len(images),
@@ -112,7 +119,7 @@ def verify(model: bytes, extracted: Extracted, float_model: bytes | None = None,
     if precision == "fp32":
         report["passed"] = report["max_abs_diff"] <= FLOAT_TOLERANCE and report["top1_agree"] == count
     else:
-        report["tflm"] = micro(model, extracted, data.test_x[:count], got)
+        report["tflm"] = micro(model, (given, returned), extracted, data.test_x[:count], got)
         report["passed"] = flax_top1 - exported_top1 <= INT8_MAX_DROP and report["tflm"]["passed"]
         if float_model is not None:
             report["float_bytes"] = len(float_model)
